@@ -1,0 +1,49 @@
+# libromind — the README's two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS := dev,redis,opensearch,slack,discord,mcp,llm
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test setup lint typecheck unit integration system-deps llm clean-venv
+
+## setup: create .venv and install libromind with its extras (torch CPU wheel first).
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+## run: set up, start embedded PostgreSQL, migrate, load demo data (first run) and serve the web chat.
+run: setup
+	$(BIN)/libromind serve
+
+## system-deps: Debian packages the integration tests drive (Chromium, redis-server); root only.
+system-deps:
+	@bash scripts/system_deps.sh
+
+## test: set up and run the whole suite (lint, types, unit, integration with real services).
+test: setup system-deps lint typecheck
+	$(BIN)/python -m pytest -q -ra tests
+
+unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: setup
+	$(BIN)/python -m pytest -q tests/integration
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from libromind.cli import main
+
+main()
