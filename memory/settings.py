@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["MissingExtra", "Settings", "get_settings", "require_extra", "default_home"]
@@ -106,6 +106,11 @@ class Settings(BaseSettings):
 
     # demo data
     demo_data: bool = True
+
+    @field_validator("home", "llamacpp_model_path", "embed_model_path", mode="after")
+    @classmethod
+    def _expand(cls, v: Path | None) -> Path | None:
+        return v.expanduser() if v is not None else None
 
     @property
     def pg_dir(self) -> Path:
