@@ -20,7 +20,7 @@ __all__ = ["AgentContext", "resources", "principal_of"]
 class AgentContext:
     """Runtime context of one turn (``graph.ainvoke(..., context=AgentContext(...))``)."""
 
-    principal: str = str(ANONYMOUS)
+    principal: Principal | str = str(ANONYMOUS)  # a Principal (keeps grants) or its string form
     channel: str = "api"
     policy: str | None = None  # offline | openai | llamacpp; default: settings.llm
     k: int = 5  # passages used for an answer
@@ -32,6 +32,8 @@ def principal_of(ctx: AgentContext | dict | None) -> Principal:
     if ctx is None:
         return ANONYMOUS
     value = ctx.get("principal") if isinstance(ctx, dict) else ctx.principal
+    if isinstance(value, Principal):
+        return value
     return Principal.parse(value) if value else ANONYMOUS
 
 

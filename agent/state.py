@@ -32,6 +32,7 @@ class AgentState(TypedDict, total=False):
     quote: dict[str, Any] | None  # a quote awaiting confirmation (survives to the next turn)
     notices: list[str]
     flagged: list[str]  # answer sentences dropped by the grounding check
+    cache: dict[str, Any]  # {"cacheable", "hit", "entry_id"}
     policy: str
     model: str | None
 
@@ -48,4 +49,5 @@ TURN_RESET: dict[str, Any] = {
     "order": None,
     "notices": [],
     "flagged": [],
+    "cache": {},
 }

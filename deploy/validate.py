@@ -92,8 +92,12 @@ _NAME = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxL
 _METADATA = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": _NAME, "namespace": _NAME, "labels": {"type": "object"},
-                   "annotations": {"type": "object"}},
+    "properties": {
+        "name": _NAME,
+        "namespace": _NAME,
+        "labels": {"type": "object"},
+        "annotations": {"type": "object"},
+    },
 }
 # Subset of keda.sh/v1alpha1 (KEDA 2.x CRDs) covering every field this chart may emit; unknown
 # fields are rejected so typos fail here rather than at admission time.
@@ -130,8 +134,10 @@ KEDA_SCHEMAS: dict[str, dict[str, Any]] = {
                     "fallback": {
                         "type": "object",
                         "required": ["failureThreshold", "replicas"],
-                        "properties": {"failureThreshold": {"type": "integer"},
-                                       "replicas": {"type": "integer"}},
+                        "properties": {
+                            "failureThreshold": {"type": "integer"},
+                            "replicas": {"type": "integer"},
+                        },
                     },
                     "advanced": {
                         "type": "object",
@@ -141,8 +147,7 @@ KEDA_SCHEMAS: dict[str, dict[str, Any]] = {
                             "horizontalPodAutoscalerConfig": {
                                 "type": "object",
                                 "additionalProperties": False,
-                                "properties": {"name": {"type": "string"},
-                                               "behavior": {"type": "object"}},
+                                "properties": {"name": {"type": "string"}, "behavior": {"type": "object"}},
                             },
                             "scalingModifiers": {"type": "object"},
                         },
@@ -160,16 +165,16 @@ KEDA_SCHEMAS: dict[str, dict[str, Any]] = {
                                 "useCachedMetrics": {"type": "boolean"},
                                 "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
                                 # KEDA trigger metadata is map[string]string: numbers must be quoted
-                                "metadata": {"type": "object",
-                                             "additionalProperties": {"type": "string"}},
+                                "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
                                 "authenticationRef": {
                                     "type": "object",
                                     "required": ["name"],
                                     "additionalProperties": False,
                                     "properties": {
                                         "name": _NAME,
-                                        "kind": {"enum": ["TriggerAuthentication",
-                                                          "ClusterTriggerAuthentication"]},
+                                        "kind": {
+                                            "enum": ["TriggerAuthentication", "ClusterTriggerAuthentication"]
+                                        },
                                     },
                                 },
                             },
@@ -198,9 +203,11 @@ KEDA_SCHEMAS: dict[str, dict[str, Any]] = {
                             "type": "object",
                             "required": ["parameter", "name", "key"],
                             "additionalProperties": False,
-                            "properties": {"parameter": {"type": "string", "minLength": 1},
-                                           "name": _NAME,
-                                           "key": {"type": "string", "minLength": 1}},
+                            "properties": {
+                                "parameter": {"type": "string", "minLength": 1},
+                                "name": _NAME,
+                                "key": {"type": "string", "minLength": 1},
+                            },
                         },
                     },
                     "env": {"type": "array"},
@@ -267,9 +274,7 @@ def _helm() -> Any:
     try:
         import helm_python
     except ImportError as exc:  # pragma: no cover - exercised only when the dev extra is missing
-        raise SystemExit(
-            "helm-python-sdk is required: pip install 'helm-python-sdk==0.2.2'"
-        ) from exc
+        raise SystemExit("helm-python-sdk is required: pip install 'helm-python-sdk==0.2.2'") from exc
     return helm_python
 
 
@@ -297,9 +302,7 @@ def render_chart(values_set: str, extra: dict[str, Any] | None = None) -> list[M
     helm = _helm()
     values = _deep_merge(load_values(values_set), extra or {})
     with helm.Chart.load(CHART_DIR) as chart:
-        rendered: dict[str, str] = chart.render(
-            values, name=RELEASE, namespace=NAMESPACE, is_install=True
-        )
+        rendered: dict[str, str] = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
     manifests: list[Manifest] = []
     for template, text in sorted(rendered.items()):
         if template.endswith("NOTES.txt"):
@@ -321,19 +324,24 @@ def lint_chart(values_set: str, kube_version: str = KUBE_VERSION) -> list[str]:
     """``helm lint --strict``: returns warnings and errors (info messages are ignored)."""
     helm = _helm()
     report = helm.lint(
-        CHART_DIR, load_values(values_set), strict=True, namespace=NAMESPACE,
+        CHART_DIR,
+        load_values(values_set),
+        strict=True,
+        namespace=NAMESPACE,
         kube_version=f"v{kube_version.lstrip('v')}",
     )
-    problems = [f"{m['path']}: {m['error']}" for m in report.get("messages", [])
-                if int(m.get("severity", 0)) >= 2]
+    problems = [
+        f"{m['path']}: {m['error']}" for m in report.get("messages", []) if int(m.get("severity", 0)) >= 2
+    ]
     return problems + [str(e) for e in report.get("errors", [])]
 
 
 # ---------------------------------------------------------------- schema validation
 
 
-def validate_manifests(manifests: Iterable[Manifest], kube_version: str = KUBE_VERSION,
-                       label: str = "") -> Report:
+def validate_manifests(
+    manifests: Iterable[Manifest], kube_version: str = KUBE_VERSION, label: str = ""
+) -> Report:
     """Validate each object: built-in kinds with kubernetes-validate (strict), KEDA with KEDA_SCHEMAS."""
     import jsonschema
     import kubernetes_validate
@@ -347,19 +355,21 @@ def validate_manifests(manifests: Iterable[Manifest], kube_version: str = KUBE_V
             if schema is None:
                 report.failures.append(f"{where}: no schema for KEDA kind {m.kind}")
                 continue
-            errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(m.obj),
-                            key=lambda e: list(e.path))
+            errors = sorted(
+                jsonschema.Draft202012Validator(schema).iter_errors(m.obj), key=lambda e: list(e.path)
+            )
             detail = "; ".join(f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors)
             verdict = "valid" if not errors else "invalid"
-            report.check(not errors, f"{where} {verdict} against KEDA schema (jsonschema)"
-                         + (f": {detail}" if detail else ""))
+            report.check(
+                not errors,
+                f"{where} {verdict} against KEDA schema (jsonschema)" + (f": {detail}" if detail else ""),
+            )
             continue
         try:
             kubernetes_validate.validate(m.obj, kube_version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             path = ".".join(str(p) for p in exc.path)
-            report.failures.append(f"{where}: invalid for Kubernetes {kube_version}: {path}: "
-                                   f"{exc.message}")
+            report.failures.append(f"{where}: invalid for Kubernetes {kube_version}: {path}: {exc.message}")
         except SchemaNotFoundError as exc:
             report.failures.append(f"{where}: {exc.message}")
         else:
@@ -387,9 +397,13 @@ def find_secret_values(tree: Any, path: str = "") -> list[str]:
     if isinstance(tree, dict):
         for key, value in tree.items():
             sub = f"{path}.{key}" if path else str(key)
-            if (isinstance(value, (str, int, float)) and not isinstance(value, bool)
-                    and str(value) != "" and _SECRETISH_KEY.search(str(key))
-                    and not _SECRET_REFERENCE_KEY.search(str(key))):
+            if (
+                isinstance(value, (str, int, float))
+                and not isinstance(value, bool)
+                and str(value) != ""
+                and _SECRETISH_KEY.search(str(key))
+                and not _SECRET_REFERENCE_KEY.search(str(key))
+            ):
                 found.append(sub)
             found += find_secret_values(value, sub)
     elif isinstance(tree, list):
@@ -425,112 +439,165 @@ def check_chart(manifests: list[Manifest], label: str) -> Report:
     # no Secret objects and no literal secrets anywhere in the rendered output
     r.check(not _by_kind(manifests, "Secret"), f"{label}: chart renders no Secret objects")
     leaks = sorted(set(_LITERAL_SECRET.findall(text)))
-    r.check(not leaks, f"{label}: no literal credentials in rendered output"
-            + (f" (found {leaks})" if leaks else ""))
+    r.check(
+        not leaks,
+        f"{label}: no literal credentials in rendered output" + (f" (found {leaks})" if leaks else ""),
+    )
     for cm in _by_kind(manifests, "ConfigMap"):
         bad = sorted(set(cm.obj.get("data", {})) & SECRET_ENV_KEYS)
         r.check(not bad, f"{label}: ConfigMap {cm.name} holds no secret keys" + (f" {bad}" if bad else ""))
 
     # service account
     for sa in _by_kind(manifests, "ServiceAccount"):
-        r.check(sa.obj.get("automountServiceAccountToken") is False,
-                f"{label}: ServiceAccount {sa.name} automountServiceAccountToken=false")
+        r.check(
+            sa.obj.get("automountServiceAccountToken") is False,
+            f"{label}: ServiceAccount {sa.name} automountServiceAccountToken=false",
+        )
 
     for m, pod in _pod_specs(manifests):
         psc = pod.get("securityContext", {})
-        r.check(pod.get("automountServiceAccountToken") is False,
-                f"{label}: {m} mounts no service account token")
-        r.check(psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 10001,
-                f"{label}: {m} pod runs as non-root uid 10001")
-        r.check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
-                f"{label}: {m} pod seccomp RuntimeDefault")
+        r.check(
+            pod.get("automountServiceAccountToken") is False, f"{label}: {m} mounts no service account token"
+        )
+        r.check(
+            psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 10001,
+            f"{label}: {m} pod runs as non-root uid 10001",
+        )
+        r.check(
+            psc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+            f"{label}: {m} pod seccomp RuntimeDefault",
+        )
         for c in pod["containers"]:
             csc = c.get("securityContext", {})
-            r.check(csc.get("readOnlyRootFilesystem") is True
-                    and csc.get("allowPrivilegeEscalation") is False
-                    and csc.get("capabilities", {}).get("drop") == ["ALL"]
-                    and csc.get("runAsNonRoot") is True,
-                    f"{label}: {m} container {c['name']} read-only root, no escalation, drops ALL")
+            r.check(
+                csc.get("readOnlyRootFilesystem") is True
+                and csc.get("allowPrivilegeEscalation") is False
+                and csc.get("capabilities", {}).get("drop") == ["ALL"]
+                and csc.get("runAsNonRoot") is True,
+                f"{label}: {m} container {c['name']} read-only root, no escalation, drops ALL",
+            )
             res = c.get("resources", {})
-            r.check(bool(res.get("requests")) and bool(res.get("limits", {}).get("memory")),
-                    f"{label}: {m} container {c['name']} has requests and a memory limit")
+            r.check(
+                bool(res.get("requests")) and bool(res.get("limits", {}).get("memory")),
+                f"{label}: {m} container {c['name']} has requests and a memory limit",
+            )
             for env in c.get("env", []):
-                r.check(not (env["name"] in SECRET_ENV_KEYS and "value" in env),
-                        f"{label}: {m} env {env['name']} is not an inline secret")
+                r.check(
+                    not (env["name"] in SECRET_ENV_KEYS and "value" in env),
+                    f"{label}: {m} env {env['name']} is not an inline secret",
+                )
             secret_refs = [e["secretRef"]["name"] for e in c.get("envFrom", []) if "secretRef" in e]
             r.check(bool(secret_refs), f"{label}: {m} takes secrets from an existing Secret by name")
             if "startupProbe" in c:
                 budget = startup_budget(c["startupProbe"])
-                r.check(budget >= MIN_STARTUP_BUDGET_S,
-                        f"{label}: {m} startup budget {budget}s >= {MIN_STARTUP_BUDGET_S}s")
+                r.check(
+                    budget >= MIN_STARTUP_BUDGET_S,
+                    f"{label}: {m} startup budget {budget}s >= {MIN_STARTUP_BUDGET_S}s",
+                )
 
     # api: probes on /healthz and /readyz, HPA on cpu+memory, PDB
     api = next((m for m in _by_kind(manifests, "Deployment") if m.name == f"{full}-api"), None)
     if r.check(api is not None, f"{label}: api Deployment present") and api is not None:
         c = api.obj["spec"]["template"]["spec"]["containers"][0]
-        paths = {k: c.get(k, {}).get("httpGet", {}).get("path")
-                 for k in ("startupProbe", "livenessProbe", "readinessProbe")}
-        r.check(paths == {"startupProbe": "/healthz", "livenessProbe": "/healthz",
-                          "readinessProbe": "/readyz"},
-                f"{label}: api probes startup+liveness /healthz, readiness /readyz ({paths})")
-        r.check(any(p.get("containerPort") == 8000 for p in c.get("ports", [])),
-                f"{label}: api listens on 8000")
+        paths = {
+            k: c.get(k, {}).get("httpGet", {}).get("path")
+            for k in ("startupProbe", "livenessProbe", "readinessProbe")
+        }
+        r.check(
+            paths == {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"},
+            f"{label}: api probes startup+liveness /healthz, readiness /readyz ({paths})",
+        )
+        r.check(
+            any(p.get("containerPort") == 8000 for p in c.get("ports", [])), f"{label}: api listens on 8000"
+        )
     hpas = _by_kind(manifests, "HorizontalPodAutoscaler")
     api_hpa = next((h for h in hpas if h.obj["spec"]["scaleTargetRef"]["name"] == f"{full}-api"), None)
     if r.check(api_hpa is not None, f"{label}: api HPA (autoscaling/v2) present") and api_hpa:
-        metrics = {mt["resource"]["name"] for mt in api_hpa.obj["spec"]["metrics"]
-                   if mt["type"] == "Resource"}
-        r.check(api_hpa.obj["apiVersion"] == "autoscaling/v2" and metrics == {"cpu", "memory"},
-                f"{label}: api HPA scales on cpu and memory")
-    pdb_targets = {p.obj["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/component")
-                   for p in _by_kind(manifests, "PodDisruptionBudget")}
+        metrics = {
+            mt["resource"]["name"] for mt in api_hpa.obj["spec"]["metrics"] if mt["type"] == "Resource"
+        }
+        r.check(
+            api_hpa.obj["apiVersion"] == "autoscaling/v2" and metrics == {"cpu", "memory"},
+            f"{label}: api HPA scales on cpu and memory",
+        )
+    pdb_targets = {
+        p.obj["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/component")
+        for p in _by_kind(manifests, "PodDisruptionBudget")
+    }
     r.check({"api", "worker"} <= pdb_targets, f"{label}: PDBs for api and worker ({sorted(pdb_targets)})")
 
     # KEDA ScaledObject, when present, targets the worker and the arq queue with auth from a secret
     for so in _by_kind(manifests, "ScaledObject"):
         spec = so.obj["spec"]
         trig = spec["triggers"][0]
-        r.check(spec["scaleTargetRef"]["name"] == f"{full}-worker",
-                f"{label}: ScaledObject targets Deployment {full}-worker")
-        r.check(trig["type"] == "redis" and trig["metadata"].get("listName") == "arq:queue"
-                and int(trig["metadata"].get("listLength", "0")) > 0,
-                f"{label}: ScaledObject redis trigger on arq:queue with a listLength threshold")
-        r.check(spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 100),
-                f"{label}: ScaledObject min <= max replicas")
+        r.check(
+            spec["scaleTargetRef"]["name"] == f"{full}-worker",
+            f"{label}: ScaledObject targets Deployment {full}-worker",
+        )
+        r.check(
+            trig["type"] == "redis"
+            and trig["metadata"].get("listName") == "arq:queue"
+            and int(trig["metadata"].get("listLength", "0")) > 0,
+            f"{label}: ScaledObject redis trigger on arq:queue with a listLength threshold",
+        )
+        r.check(
+            spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 100),
+            f"{label}: ScaledObject min <= max replicas",
+        )
         ref = trig.get("authenticationRef", {}).get("name")
-        r.check(f"TriggerAuthentication/{ref}" in names,
-                f"{label}: ScaledObject authenticates via TriggerAuthentication {ref}")
-        r.check("password" not in trig["metadata"],
-                f"{label}: ScaledObject carries no inline password")
+        r.check(
+            f"TriggerAuthentication/{ref}" in names,
+            f"{label}: ScaledObject authenticates via TriggerAuthentication {ref}",
+        )
+        r.check("password" not in trig["metadata"], f"{label}: ScaledObject carries no inline password")
         worker = next(m for m in _by_kind(manifests, "Deployment") if m.name == f"{full}-worker")
-        r.check("replicas" not in worker.obj["spec"],
-                f"{label}: worker Deployment leaves replicas to KEDA")
+        r.check("replicas" not in worker.obj["spec"], f"{label}: worker Deployment leaves replicas to KEDA")
 
     # NetworkPolicies
     nps = _by_kind(manifests, "NetworkPolicy")
-    deny = [n for n in nps if n.obj["spec"]["podSelector"] == {}
-            and set(n.obj["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
-            and not n.obj["spec"].get("ingress") and not n.obj["spec"].get("egress")]
+    deny = [
+        n
+        for n in nps
+        if n.obj["spec"]["podSelector"] == {}
+        and set(n.obj["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not n.obj["spec"].get("ingress")
+        and not n.obj["spec"].get("egress")
+    ]
     r.check(bool(deny), f"{label}: default-deny NetworkPolicy (all pods, ingress+egress)")
     dns_ok = any(
-        any(p.get("port") == 53 and p.get("protocol") == "UDP" for rule in n.obj["spec"].get("egress", [])
-            for p in rule.get("ports", []))
-        for n in nps)
+        any(
+            p.get("port") == 53 and p.get("protocol") == "UDP"
+            for rule in n.obj["spec"].get("egress", [])
+            for p in rule.get("ports", [])
+        )
+        for n in nps
+    )
     r.check(dns_ok, f"{label}: DNS egress allowed")
-    api_in = [n for n in nps if n.obj["spec"]["podSelector"].get("matchLabels", {})
-              .get("app.kubernetes.io/component") == "api" and n.obj["spec"].get("ingress")]
-    r.check(bool(api_in) and all(
-        any("namespaceSelector" in peer for peer in rule.get("from", []))
-        and [p["port"] for p in rule.get("ports", [])] == [8000]
-        for n in api_in for rule in n.obj["spec"]["ingress"]),
-        f"{label}: api ingress only from the ingress controller namespace on 8000")
+    api_in = [
+        n
+        for n in nps
+        if n.obj["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component") == "api"
+        and n.obj["spec"].get("ingress")
+    ]
+    r.check(
+        bool(api_in)
+        and all(
+            any("namespaceSelector" in peer for peer in rule.get("from", []))
+            and [p["port"] for p in rule.get("ports", [])] == [8000]
+            for n in api_in
+            for rule in n.obj["spec"]["ingress"]
+        ),
+        f"{label}: api ingress only from the ingress controller namespace on 8000",
+    )
     backend_ports = {5432, 6379, 9200}
     for n in nps:
         for rule in n.obj["spec"].get("egress", []):
             if {p.get("port") for p in rule.get("ports", [])} & backend_ports:
                 comps = n.obj["spec"]["podSelector"].get("matchExpressions", [{}])[0].get("values", [])
-                r.check(set(comps) <= {"api", "worker", "mcp"} and bool(comps),
-                        f"{label}: backend egress in {n.name} only for app pods {comps}")
+                r.check(
+                    set(comps) <= {"api", "worker", "mcp"} and bool(comps),
+                    f"{label}: backend egress in {n.name} only for app pods {comps}",
+                )
     return r
 
 
@@ -561,7 +628,10 @@ def _compose(args: list[str], env_values: dict[str, str]) -> subprocess.Complete
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp}
         return subprocess.run(
             [*binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *args],
-            capture_output=True, text=True, env=env, timeout=120,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
         )
 
 
@@ -574,13 +644,19 @@ def check_compose() -> Report:
     placeholders = {k: f"validate-placeholder-{k.lower()}" for k in COMPOSE_REQUIRED_VARS}
 
     ok = _compose(["config", "--quiet"], placeholders)
-    r.check(ok.returncode == 0, f"compose: `{' '.join(binary)} config` accepts compose.yml "
-            "(compose-spec schema, interpolation, references)" + (f": {ok.stderr.strip()}" if ok.returncode else ""))
+    r.check(
+        ok.returncode == 0,
+        f"compose: `{' '.join(binary)} config` accepts compose.yml "
+        "(compose-spec schema, interpolation, references)"
+        + (f": {ok.stderr.strip()}" if ok.returncode else ""),
+    )
     for missing in COMPOSE_REQUIRED_VARS:
         partial = {k: v for k, v in placeholders.items() if k != missing}
         bad = _compose(["config", "--quiet"], partial)
-        r.check(bad.returncode != 0 and f"required variable {missing}" in bad.stderr,
-                f"compose: refuses to start without required variable {missing}")
+        r.check(
+            bad.returncode != 0 and f"required variable {missing}" in bad.stderr,
+            f"compose: refuses to start without required variable {missing}",
+        )
     if ok.returncode:
         return r
 
@@ -592,10 +668,14 @@ def check_compose() -> Report:
     r.check(set(COMPOSE_SERVICES) <= set(services), f"compose: services {', '.join(COMPOSE_SERVICES)}")
     images = {name: s.get("image", "") for name, s in services.items()}
     r.check(images.get("postgres") == "pgvector/pgvector:pg17", "compose: postgres is pgvector/pgvector:pg17")
-    r.check(images.get("redis", "").startswith("redis/redis-stack-server"),
-            "compose: redis is redis/redis-stack-server (query engine)")
-    r.check(images.get("opensearch", "").startswith("opensearchproject/opensearch:2"),
-            "compose: opensearch is opensearchproject/opensearch:2")
+    r.check(
+        images.get("redis", "").startswith("redis/redis-stack-server"),
+        "compose: redis is redis/redis-stack-server (query engine)",
+    )
+    r.check(
+        images.get("opensearch", "").startswith("opensearchproject/opensearch:2"),
+        "compose: opensearch is opensearchproject/opensearch:2",
+    )
     os_env = services.get("opensearch", {}).get("environment", {})
     r.check(os_env.get("discovery.type") == "single-node", "compose: opensearch single-node")
     for name, svc in services.items():
@@ -603,12 +683,20 @@ def check_compose() -> Report:
         r.check(bool(hc.get("test")) and not hc.get("disable"), f"compose: {name} has a healthcheck")
     for name in ("api", "worker", "mcp"):
         deps = services.get(name, {}).get("depends_on", {})
-        r.check(all(deps.get(d, {}).get("condition") == "service_healthy"
-                    for d in ("postgres", "redis", "opensearch")),
-                f"compose: {name} depends_on postgres/redis/opensearch service_healthy")
+        r.check(
+            all(
+                deps.get(d, {}).get("condition") == "service_healthy"
+                for d in ("postgres", "redis", "opensearch")
+            ),
+            f"compose: {name} depends_on postgres/redis/opensearch service_healthy",
+        )
         svc = services.get(name, {})
-        r.check(svc.get("user") == "10001:10001" and svc.get("read_only") is True
-                and svc.get("cap_drop") == ["ALL"], f"compose: {name} non-root, read-only, drops ALL")
+        r.check(
+            svc.get("user") == "10001:10001"
+            and svc.get("read_only") is True
+            and svc.get("cap_drop") == ["ALL"],
+            f"compose: {name} non-root, read-only, drops ALL",
+        )
     r.check("postgres_password" in cfg.get("secrets", {}), "compose: postgres password via `secrets:`")
     for name in ("postgres-data", "redis-data", "opensearch-data"):
         r.check(name in cfg.get("volumes", {}), f"compose: named volume {name}")
@@ -616,11 +704,21 @@ def check_compose() -> Report:
     # no literal passwords in the source file: every credential comes from a ${VAR:?} substitution
     raw = COMPOSE_FILE.read_text()
     lines = [ln for ln in raw.splitlines() if not ln.lstrip().startswith("#")]
-    leaks = [ln.strip() for ln in lines if _LITERAL_SECRET.search(ln)
-             or (re.search(r"(PASSWORD|SECRET|TOKEN|API_KEY)\w*\s*:\s*\S", ln)
-                 and "${" not in ln and "_FILE:" not in ln and "environment:" not in ln)]
-    r.check(not leaks, "compose: no inline passwords (only ${VAR:?} substitutions)"
-            + (f": {leaks}" if leaks else ""))
+    leaks = [
+        ln.strip()
+        for ln in lines
+        if _LITERAL_SECRET.search(ln)
+        or (
+            re.search(r"(PASSWORD|SECRET|TOKEN|API_KEY)\w*\s*:\s*\S", ln)
+            and "${" not in ln
+            and "_FILE:" not in ln
+            and "environment:" not in ln
+        )
+    ]
+    r.check(
+        not leaks,
+        "compose: no inline passwords (only ${VAR:?} substitutions)" + (f": {leaks}" if leaks else ""),
+    )
     return r
 
 
@@ -635,7 +733,9 @@ def run_all(kube_version: str = KUBE_VERSION) -> Report:
             report.failures.append(f"{label} lint: {problem}")
         report.ok.append(f"{label}: helm lint --strict ({' + '.join(files)})")
         leaks = find_secret_values(load_values(values_set))
-        report.check(not leaks, f"{label}: values files hold no secret values" + (f" {leaks}" if leaks else ""))
+        report.check(
+            not leaks, f"{label}: values files hold no secret values" + (f" {leaks}" if leaks else "")
+        )
         try:
             manifests = render_chart(values_set)
         except Exception as exc:  # HelmRenderError and friends
@@ -647,7 +747,7 @@ def run_all(kube_version: str = KUBE_VERSION) -> Report:
         report.merge(check_chart(manifests, label))
     report.merge(check_compose())
     report.skipped.append(
-        "Dockerfile: not built (no Docker engine here); its structure is asserted by tests/unit/test_deploy.py"
+        "Dockerfile: not built (no Docker engine here); tests/unit/test_deploy.py checks its structure"
     )
     return report
 

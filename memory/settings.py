@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         default=None, description="CrossEncoder path or name; default: bi-encoder window rerank."
     )
 
+    # background jobs (arq)
+    queue_name: str = "arq:queue"
+    queue_max_depth: int = Field(default=1000, description="Queued jobs before enqueue answers 429/503.")
+    job_timeout_s: int = 600
+    job_max_tries: int = 4
+
     # ingestion
     chunk_tokens: int = 200
     chunk_overlap: int = 40

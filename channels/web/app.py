@@ -107,7 +107,11 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
 
     @app.exception_handler(ToolError)
     async def _tool_error(request: Request, exc: ToolError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        headers = {}
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:
+            headers["Retry-After"] = str(int(retry_after))
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process is serving.")
     async def healthz() -> dict[str, str]:

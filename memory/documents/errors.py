@@ -68,7 +68,8 @@ class TypeMismatch(_Coded):
 class EncryptedPdf(_Coded):
     code = "encrypted_pdf"
     default_message = (
-        "The PDF is password-protected. Remove the password (or export an unprotected copy) and upload it again."
+        "The PDF is password-protected. Remove the password (or export an unprotected copy) "
+        "and upload it again."
     )
 
 
@@ -117,7 +118,16 @@ class NoContent(_Coded):
 ERROR_CODES: frozenset[str] = frozenset(
     cls.code
     for cls in (
-        EmptyDocument, UnsupportedType, TypeMismatch, EncryptedPdf, CorruptDocument, CorruptPdf,
-        NoTextLayer, ZipBomb, TooLarge, InvalidEncoding, NoContent,
+        EmptyDocument,
+        UnsupportedType,
+        TypeMismatch,
+        EncryptedPdf,
+        CorruptDocument,
+        CorruptPdf,
+        NoTextLayer,
+        ZipBomb,
+        TooLarge,
+        InvalidEncoding,
+        NoContent,
     )
 )

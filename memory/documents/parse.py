@@ -20,12 +20,27 @@ from pathlib import PurePath
 from typing import Any
 
 from .errors import (
-    CorruptDocument, CorruptPdf, EmptyDocument, EncryptedPdf, InvalidEncoding, NoContent,
-    NoTextLayer, TooLarge, TypeMismatch, UnsupportedType, ZipBomb,
+    CorruptDocument,
+    CorruptPdf,
+    EmptyDocument,
+    EncryptedPdf,
+    InvalidEncoding,
+    NoContent,
+    NoTextLayer,
+    TooLarge,
+    TypeMismatch,
+    UnsupportedType,
+    ZipBomb,
 )
 
 __all__ = [
-    "ParseLimits", "Section", "ParsedDocument", "parse", "content_hash", "detect_type", "MIME_TYPES",
+    "ParseLimits",
+    "Section",
+    "ParsedDocument",
+    "parse",
+    "content_hash",
+    "detect_type",
+    "MIME_TYPES",
 ]
 
 MB = 1024 * 1024
@@ -36,8 +51,20 @@ MIME_TYPES = {
     "markdown": "text/markdown",
     "text": "text/plain",
 }
-TEXT_EXTS = {".txt", ".text", ".md", ".markdown", ".mdown", ".mkd", ".html", ".htm", ".xhtml", ".rst",
-             ".csv", ".log"}
+TEXT_EXTS = {
+    ".txt",
+    ".text",
+    ".md",
+    ".markdown",
+    ".mdown",
+    ".mkd",
+    ".html",
+    ".htm",
+    ".xhtml",
+    ".rst",
+    ".csv",
+    ".log",
+}
 MD_EXTS = {".md", ".markdown", ".mdown", ".mkd"}
 HTML_EXTS = {".html", ".htm", ".xhtml"}
 _PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe; workers may parse from threads.
@@ -46,15 +73,15 @@ _PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe; workers may parse 
 @dataclass(frozen=True)
 class ParseLimits:
     max_bytes: int = 100 * MB
-    max_uncompressed_bytes: int = 100 * MB   # DOCX: sum of member sizes from the central directory
-    max_compression_ratio: float = 100.0     # DOCX: whole archive, and any member >= 1 MiB
+    max_uncompressed_bytes: int = 100 * MB  # DOCX: sum of member sizes from the central directory
+    max_compression_ratio: float = 100.0  # DOCX: whole archive, and any member >= 1 MiB
     max_zip_members: int = 10_000
     max_pages: int = 5_000
 
 
 @dataclass
 class Section:
-    path: list[str]          # heading trail, outermost first; [] before the first heading
+    path: list[str]  # heading trail, outermost first; [] before the first heading
     text: str
     page: int | None = None  # 1-based, PDFs only
 
@@ -63,7 +90,7 @@ class Section:
 class ParsedDocument:
     title: str | None
     author: str | None
-    date: str | None         # ISO 8601 when known
+    date: str | None  # ISO 8601 when known
     page_count: int | None
     mime: str
     sections: list[Section] = field(default_factory=list)
@@ -81,12 +108,19 @@ def content_hash(data: bytes) -> str:
 def parse(data: bytes, filename: str, *, limits: ParseLimits = ParseLimits()) -> ParsedDocument:
     """Parse an uploaded file; raise a ParseError subclass with a stable code when it cannot be used."""
     if len(data) > limits.max_bytes:  # before touching the content
-        raise TooLarge(f"The file is {len(data) / MB:.1f} MB, which is over the {limits.max_bytes / MB:.0f} MB "
-                       "limit. Split it into smaller files and upload them separately.")
+        raise TooLarge(
+            f"The file is {len(data) / MB:.1f} MB, which is over the {limits.max_bytes / MB:.0f} MB "
+            "limit. Split it into smaller files and upload them separately."
+        )
     data = bytes(data)
     kind = detect_type(data, filename, limits=limits)
-    reader = {"pdf": _parse_pdf, "docx": _parse_docx, "html": _parse_html,
-              "markdown": _parse_markdown, "text": _parse_text}[kind]
+    reader = {
+        "pdf": _parse_pdf,
+        "docx": _parse_docx,
+        "html": _parse_html,
+        "markdown": _parse_markdown,
+        "text": _parse_text,
+    }[kind]
     doc = reader(data, limits)
     doc.sections = [s for s in doc.sections if s.text.strip()]
     if not doc.sections:
@@ -96,16 +130,20 @@ def parse(data: bytes, filename: str, *, limits: ParseLimits = ParseLimits()) ->
 
 # ---------------------------------------------------------------- detection
 
+
 def detect_type(data: bytes, filename: str, *, limits: ParseLimits = ParseLimits()) -> str:
     """Return 'pdf' | 'docx' | 'html' | 'markdown' | 'text' from the content; refuse mismatches."""
     if not data or data.isspace():
         raise EmptyDocument()
     name = PurePath(filename).name
     ext = PurePath(filename).suffix.lower()
-    if data[:1024].find(b"%PDF-") != -1:
+    at = data[:1024].find(b"%PDF-")  # PDF readers accept junk before the header, but text may quote it
+    if at != -1 and (ext == ".pdf" or not data[:at].strip()):
         if ext and ext != ".pdf":
-            raise TypeMismatch(f"“{name}” is named as a {ext} file but contains a PDF document. "
-                               "Rename it to .pdf and upload it again.")
+            raise TypeMismatch(
+                f"“{name}” is named as a {ext} file but contains a PDF document. "
+                "Rename it to .pdf and upload it again."
+            )
         return "pdf"
     if ext == ".pdf":
         raise TypeMismatch(f"“{name}” is named as a PDF but its content is not a PDF document.")
@@ -117,13 +155,16 @@ def detect_type(data: bytes, filename: str, *, limits: ParseLimits = ParseLimits
             return "docx"
         if ext == ".docx":
             raise TypeMismatch(f"“{name}” is named as a Word document but is a ZIP archive without one.")
-        raise UnsupportedType(f"“{name}” is a ZIP archive, which is not supported. Upload the documents "
-                              "inside it one by one.")
+        raise UnsupportedType(
+            f"“{name}” is a ZIP archive, which is not supported. Upload the documents inside it one by one."
+        )
     if ext == ".docx":
         raise TypeMismatch(f"“{name}” is named as a Word document but its content is not one.")
     if data[:4] == b"\xd0\xcf\x11\xe0":
-        raise UnsupportedType(f"“{name}” is a legacy Microsoft Office file (.doc/.xls/.ppt). Save it as "
-                              ".docx or PDF and upload it again.")
+        raise UnsupportedType(
+            f"“{name}” is a legacy Microsoft Office file (.doc/.xls/.ppt). Save it as "
+            ".docx or PDF and upload it again."
+        )
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise InvalidEncoding(f"“{name}” is encoded as UTF-16. Save it as UTF-8 and upload it again.")
     if _looks_binary(data[:8192]):
@@ -133,8 +174,10 @@ def detect_type(data: bytes, filename: str, *, limits: ParseLimits = ParseLimits
         what = f"{guess.mime} data" if guess else "binary data"
         if ext in TEXT_EXTS:
             raise TypeMismatch(f"“{name}” is named as a {ext} text file but contains {what}, not text.")
-        raise UnsupportedType(f"“{name}” contains {what}, which is not a supported document type. Upload "
-                              "a PDF, Word (.docx), HTML, Markdown or plain-text file.")
+        raise UnsupportedType(
+            f"“{name}” contains {what}, which is not a supported document type. Upload "
+            "a PDF, Word (.docx), HTML, Markdown or plain-text file."
+        )
     text = _decode(data, f"“{name}”")
     if ext in HTML_EXTS or _HTML_START.match(text[:4096]):
         return "html"
@@ -147,8 +190,9 @@ def detect_type(data: bytes, filename: str, *, limits: ParseLimits = ParseLimits
     return "text"
 
 
-_HTML_START = re.compile(r"\A(\ufeff)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b",
-                         re.I | re.S)
+_HTML_START = re.compile(
+    r"\A(\ufeff)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S
+)
 _TAGS = re.compile(r"<(div|p|h[1-6]|table|article|section|span|ul)\b[^>]*>.*?</\1>", re.I | re.S)
 _MD_HINTS = re.compile(r"\A---[ \t]*\n|^#{1,6}[ \t]+\S|^```|^\S.*\n(=+|-+)[ \t]*$", re.M)
 _BINARY_CTRL = set(range(32)) - {8, 9, 10, 12, 13, 27}
@@ -165,8 +209,10 @@ def _decode(data: bytes, label: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidEncoding(f"{label} is not valid UTF-8 text (first invalid byte at position "
-                              f"{exc.start}). Save it with UTF-8 encoding and upload it again.") from None
+        raise InvalidEncoding(
+            f"{label} is not valid UTF-8 text (first invalid byte at position "
+            f"{exc.start}). Save it with UTF-8 encoding and upload it again."
+        ) from None
 
 
 def _check_zip(data: bytes, limits: ParseLimits) -> set[str]:
@@ -174,25 +220,35 @@ def _check_zip(data: bytes, limits: ParseLimits) -> set[str]:
     try:
         infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
-        raise CorruptDocument("The file looks like a Word/ZIP file but is damaged and cannot be "
-                              "opened.") from None
+        raise CorruptDocument(
+            "The file looks like a Word/ZIP file but is damaged and cannot be opened."
+        ) from None
     if len(infos) > limits.max_zip_members:
-        raise ZipBomb(f"The archive holds {len(infos)} files, more than the {limits.max_zip_members} allowed, "
-                      "so it was refused for safety.")
+        raise ZipBomb(
+            f"The archive holds {len(infos)} files, more than the {limits.max_zip_members} allowed, "
+            "so it was refused for safety."
+        )
     total = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos)
     if total > limits.max_uncompressed_bytes:
-        raise ZipBomb(f"The Word file would expand to {total / MB:.0f} MB, more than the "
-                      f"{limits.max_uncompressed_bytes / MB:.0f} MB allowed, so it was refused for safety.")
-    worst = max((i for i in infos if i.file_size >= MB), key=lambda i: i.file_size / max(i.compress_size, 1),
-                default=None)
+        raise ZipBomb(
+            f"The Word file would expand to {total / MB:.0f} MB, more than the "
+            f"{limits.max_uncompressed_bytes / MB:.0f} MB allowed, so it was refused for safety."
+        )
+    worst = max(
+        (i for i in infos if i.file_size >= MB),
+        key=lambda i: i.file_size / max(i.compress_size, 1),
+        default=None,
+    )
     ratios = [total / max(packed, 1) if total >= MB else 0.0]
     if worst is not None:
         ratios.append(worst.file_size / max(worst.compress_size, 1))
     if max(ratios) > limits.max_compression_ratio:
-        raise ZipBomb(f"The Word file is compressed {max(ratios):.0f} times (more than "
-                      f"{limits.max_compression_ratio:.0f} is allowed), which is typical of a zip bomb, so "
-                      "it was refused for safety.")
+        raise ZipBomb(
+            f"The Word file is compressed {max(ratios):.0f} times (more than "
+            f"{limits.max_compression_ratio:.0f} is allowed), which is typical of a zip bomb, so "
+            "it was refused for safety."
+        )
     return {i.filename for i in infos}
 
 
@@ -254,8 +310,10 @@ def _parse_pdf(data: bytes, limits: ParseLimits) -> ParsedDocument:
     import pypdfium2 as pdfium
 
     if b"%%EOF" not in data[-4096:]:
-        raise CorruptPdf("The PDF is incomplete: its end is missing (the file may have been cut off during "
-                         "upload or download). Upload the complete file again.")
+        raise CorruptPdf(
+            "The PDF is incomplete: its end is missing (the file may have been cut off during "
+            "upload or download). Upload the complete file again."
+        )
     with _PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(data)
@@ -305,13 +363,21 @@ def _read_pdf(pdf: Any, limits: ParseLimits) -> ParsedDocument:
                     bands.append((current, tp.get_text_bounded(left, y, right, upper)))
                     upper = y
                 current = path
-            bands.append((current, tp.get_text_range() if not here else
-                          tp.get_text_bounded(left, bottom, right, upper)))
+            bands.append(
+                (
+                    current,
+                    tp.get_text_range() if not here else tp.get_text_bounded(left, bottom, right, upper),
+                )
+            )
             tp.close()
         finally:
             page.close()
-        pages.append([(p, re.sub(r"(\w)\ufffe(\w)", _soft_hyphen, raw).replace("\r\n", "\n"))
-                      for p, raw in bands])
+        pages.append(
+            [(p, re.sub(r"(\w)\ufffe(\w)", _soft_hyphen, raw).replace("\r\n", "\n")) for p, raw in bands]
+        )
+    first_line = next(
+        (ln.strip() for bands in pages for _, raw in bands for ln in raw.split("\n") if ln.strip()), ""
+    )
     _strip_running_lines(pages)
     sections: list[Section] = []
     texted = 0
@@ -324,23 +390,30 @@ def _read_pdf(pdf: Any, limits: ParseLimits) -> ParsedDocument:
                 sections.append(Section(path=list(path), text=text, page=idx + 1))
         texted += had_text
     if n and not texted:
-        raise NoTextLayer(f"The PDF has {n} page{'s' if n != 1 else ''} but no extractable text: it is a "
-                          "scanned PDF (images of pages) and needs OCR (text recognition) before it can be "
-                          "added.")
-    title = _squash(meta.get("Title", "")) or None
-    if title is None and sections:
-        first = sections[0].path[:1] or [sections[0].text.split("\n", 1)[0]]
-        title = first[0] if len(first[0]) <= 150 else None
-    return ParsedDocument(title=title, author=_squash(meta.get("Author", "")) or None,
-                          date=_pdf_date(meta.get("CreationDate", "")) or _pdf_date(meta.get("ModDate", "")),
-                          page_count=n, mime=MIME_TYPES["pdf"], sections=sections)
+        raise NoTextLayer(
+            f"The PDF has {n} page{'s' if n != 1 else ''} but no extractable text: it is a "
+            "scanned PDF (images of pages) and needs OCR (text recognition) before it can be "
+            "added."
+        )
+    doc_title: str | None = _squash(meta.get("Title", "")) or None
+    if doc_title is None and sections:  # first outline entry, else a first line that reads like a title
+        first: str = sections[0].path[0] if sections[0].path else _squash(first_line)
+        doc_title = first if len(first) <= 150 and len(first.split()) >= 2 else None
+    return ParsedDocument(
+        title=doc_title,
+        author=_squash(meta.get("Author", "")) or None,
+        date=_pdf_date(meta.get("CreationDate", "")) or _pdf_date(meta.get("ModDate", "")),
+        page_count=n,
+        mime=MIME_TYPES["pdf"],
+        sections=sections,
+    )
 
 
 _PAGE_NO = re.compile(r"^\W*(\d{1,4}|[ivxlcdm]{1,7})\W*$", re.I)
 
 
 def _strip_running_lines(pages: list[list[tuple[list[str], str]]]) -> None:
-    """Drop running headers/footers: top/bottom lines repeated (digits ignored) on >= 3 pages, page numbers."""
+    """Drop running headers/footers: edge lines repeated (digits ignored) on >= 3 pages; page numbers."""
     if len(pages) < 4:
         return
 
@@ -407,8 +480,9 @@ def _parse_docx(data: bytes, limits: ParseLimits) -> ParsedDocument:
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises KeyError/ValueError/lxml errors on broken parts
-        raise CorruptDocument(f"The Word document is damaged and cannot be opened ({type(exc).__name__}).") \
-            from None
+        raise CorruptDocument(
+            f"The Word document is damaged and cannot be opened ({type(exc).__name__})."
+        ) from None
     sections: list[Section] = []
     trail: list[tuple[int, str]] = []
     path: list[str] = []
@@ -445,16 +519,60 @@ def _parse_docx(data: bytes, limits: ParseLimits) -> ParsedDocument:
             path = _push(trail, level, _squash(text))
     flush()
     props = document.core_properties
-    return ParsedDocument(title=_squash(props.title or "") or doc_title, author=_squash(props.author or "") or None,
-                          date=_iso(props.created), page_count=None, mime=MIME_TYPES["docx"], sections=sections)
+    return ParsedDocument(
+        title=_squash(props.title or "") or doc_title,
+        author=_squash(props.author or "") or None,
+        date=_iso(props.created),
+        page_count=None,
+        mime=MIME_TYPES["docx"],
+        sections=sections,
+    )
 
 
 # ---------------------------------------------------------------- HTML
 
-_DROP = ["script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "canvas", "nav",
-         "aside", "form", "button", "select", "footer", "link", "meta"]
-_BLOCK = {"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "blockquote",
-          "figure", "figcaption", "address", "hr", "details", "summary", "caption", "tr", "body"}
+_DROP = [
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "iframe",
+    "object",
+    "embed",
+    "svg",
+    "canvas",
+    "nav",
+    "aside",
+    "form",
+    "button",
+    "select",
+    "footer",
+    "link",
+    "meta",
+]
+_BLOCK = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "blockquote",
+    "figure",
+    "figcaption",
+    "address",
+    "hr",
+    "details",
+    "summary",
+    "caption",
+    "tr",
+    "body",
+}
 _DROP_ROLES = {"navigation", "banner", "contentinfo", "search"}
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 
@@ -469,32 +587,51 @@ def _html_decode(data: bytes) -> str:
                 return data.decode(m.group(1).decode("ascii"))
             except (LookupError, UnicodeDecodeError):
                 pass
-        raise InvalidEncoding(f"The HTML page is not valid UTF-8 (first invalid byte at position {exc.start}) "
-                              "and declares no usable character set.") from None
+        raise InvalidEncoding(
+            f"The HTML page is not valid UTF-8 (first invalid byte at position {exc.start}) "
+            "and declares no usable character set."
+        ) from None
 
 
 def _parse_html(data: bytes, limits: ParseLimits) -> ParsedDocument:
     from bs4 import (
-        BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag,
+        BeautifulSoup,
+        Comment,
+        Declaration,
+        Doctype,
+        NavigableString,
+        ProcessingInstruction,
+        Tag,
         XMLParsedAsHTMLWarning,
     )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        soup = BeautifulSoup(_html_decode(data), "lxml")
+        soup: Any = BeautifulSoup(_html_decode(data), "lxml")
     title = _squash(soup.title.get_text()) if soup.title else None
-    meta = {(m.get("name") or m.get("property") or "").lower(): m.get("content") for m in soup.find_all("meta")}
+    meta: dict[str, str] = {}
+    for m in soup.find_all("meta"):
+        key, content = m.get("name") or m.get("property"), m.get("content")
+        if isinstance(key, str) and isinstance(content, str):
+            meta[key.lower()] = content
     author = meta.get("author")
-    date = next((meta[k] for k in ("date", "dcterms.date", "dc.date", "article:published_time") if meta.get(k)),
-                None)
-    main = (soup.find(attrs={"role": "main"}) or soup.find("main") or soup.find("article")
-            or soup.body or soup)
+    date = next(
+        (meta[k] for k in ("date", "dcterms.date", "dc.date", "article:published_time") if meta.get(k)), None
+    )
+    main: Any = (
+        soup.find(attrs={"role": "main"}) or soup.find("main") or soup.find("article") or soup.body or soup
+    )
     drop = set(_DROP) | (set() if main.name in ("main", "article") or main.get("role") else {"header"})
     for tag in main.find_all(True):
         if tag.decomposed:
             continue
-        if (tag.name in drop or tag.get("role") in _DROP_ROLES or tag.has_attr("hidden")
-                or tag.get("aria-hidden") == "true" or (tag.name == "a" and "headerlink" in tag.get("class", ()))):
+        if (
+            tag.name in drop
+            or tag.get("role") in _DROP_ROLES
+            or tag.has_attr("hidden")
+            or tag.get("aria-hidden") == "true"
+            or (tag.name == "a" and "headerlink" in tag.get("class", ()))
+        ):
             tag.decompose()
     skip = (Comment, Declaration, Doctype, ProcessingInstruction)
     sections: list[Section] = []
@@ -532,8 +669,10 @@ def _parse_html(data: bytes, limits: ParseLimits) -> ParsedDocument:
         elif name == "pre":
             buf.append("\n\n" + node.get_text("") + "\n\n")
         elif name == "table":
-            rows = [" | ".join(_squash(c.get_text(" ")) for c in tr.find_all(["td", "th"]))
-                    for tr in node.find_all("tr")]
+            rows = [
+                " | ".join(_squash(c.get_text(" ")) for c in tr.find_all(["td", "th"]))
+                for tr in node.find_all("tr")
+            ]
             buf.append("\n\n" + "\n".join(r for r in rows if r.strip(" |")) + "\n\n")
         else:
             if name in _BLOCK:
@@ -542,12 +681,20 @@ def _parse_html(data: bytes, limits: ParseLimits) -> ParsedDocument:
             stack.extend((child, False) for child in reversed(node.contents))
     flush()
     if not sections:
-        raise NoContent("The HTML page has no readable text: it contains only scripts, styles, navigation or "
-                        "other non-content elements.")
+        raise NoContent(
+            "The HTML page has no readable text: it contains only scripts, styles, navigation or "
+            "other non-content elements."
+        )
     first_h1 = main.find("h1") if title is None else None
     title = title or (_squash(first_h1.get_text("").replace("¶", "")) if first_h1 else None)
-    return ParsedDocument(title=title or None, author=author, date=date, page_count=None,
-                          mime=MIME_TYPES["html"], sections=sections)
+    return ParsedDocument(
+        title=title or None,
+        author=author,
+        date=date,
+        page_count=None,
+        mime=MIME_TYPES["html"],
+        sections=sections,
+    )
 
 
 # ---------------------------------------------------------------- Markdown
@@ -564,7 +711,7 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
         key, sep, value = line.partition(":")
         if sep and key and not key[0].isspace():
             fields[key.strip().lower()] = value.strip().strip("\"'")
-    return fields, text[m.end():]
+    return fields, text[m.end() :]
 
 
 def _inline_text(token: Any) -> str:
@@ -622,14 +769,26 @@ def _parse_markdown(data: bytes, limits: ParseLimits) -> ParsedDocument:
         elif kind in ("paragraph_close", "list_item_close", "table_close", "hr", "blockquote_close"):
             buf.append("\n\n")
     flush()
-    return ParsedDocument(title=fields.get("title") or first_h1, author=fields.get("author") or None,
-                          date=fields.get("date") or None, page_count=None, mime=MIME_TYPES["markdown"],
-                          sections=sections)
+    return ParsedDocument(
+        title=fields.get("title") or first_h1,
+        author=fields.get("author") or None,
+        date=fields.get("date") or None,
+        page_count=None,
+        mime=MIME_TYPES["markdown"],
+        sections=sections,
+    )
 
 
 # ---------------------------------------------------------------- plain text
 
+
 def _parse_text(data: bytes, limits: ParseLimits) -> ParsedDocument:
     text = _tidy(_decode(data, "The text file"))
-    return ParsedDocument(title=None, author=None, date=None, page_count=None, mime=MIME_TYPES["text"],
-                          sections=[Section(path=[], text=text)] if text else [])
+    return ParsedDocument(
+        title=None,
+        author=None,
+        date=None,
+        page_count=None,
+        mime=MIME_TYPES["text"],
+        sections=[Section(path=[], text=text)] if text else [],
+    )

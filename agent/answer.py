@@ -1,0 +1,200 @@
+"""Grounded answers: extractive composition, citations, and the support check for generated text.
+
+Every answer sentence carries a ``[n]`` reference to ``citations[n-1]``; the check drops sentences whose
+cited passage does not support them (cosine of sentence embeddings plus content-word overlap).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agent.policy.rules import content_words
+
+__all__ = [
+    "Composed", "RELEVANCE_MIN", "SUPPORT_MIN", "split_sentences", "citation", "extractive", "check_grounding",
+    "dont_know", "SentenceCache",
+]
+
+# Chosen on evals/datasets/scenarios.jsonl (answerable vs unanswerable docs questions); see the report.
+RELEVANCE_MIN = 0.42
+SUPPORT_MIN = 0.55
+_SENT_SPLIT = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9(\"'`])|\n\s*[-*•]\s+|\n{2,}")
+_REF_RE = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass
+class Composed:
+    answer: str
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    relevance: float = 0.0
+    flagged: list[str] = field(default_factory=list)
+    grounded: bool = True
+
+
+def split_sentences(text: str) -> list[str]:
+    out: list[str] = []
+    for part in _SENT_SPLIT.split(text):
+        s = " ".join(part.split()).strip(" -*•")
+        if len(s) < 25 or len(re.findall(r"[A-Za-z]", s)) < 15:
+            continue
+        if len(s) > 360:
+            cut = s[:360]
+            s = cut[: cut.rfind(" ")] + " …"
+        out.append(s)
+    return out
+
+
+def citation(hit: dict[str, Any], snippet: str | None = None) -> dict[str, Any]:
+    text = snippet or " ".join(str(hit.get("text", "")).split())[:240]
+    return {
+        "source": hit.get("source"),
+        "section": hit.get("section") or "",
+        "page": hit.get("page"),
+        "snippet": text,
+        "chunk_id": hit.get("chunk_id"),
+    }
+
+
+class SentenceCache:
+    """Sentences and their embeddings per chunk id (LRU), so warm turns embed only the question."""
+
+    def __init__(self, embedder: Any, size: int = 4096) -> None:
+        self.embedder = embedder
+        self.size = size
+        self._data: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
+
+    def get(self, hits: list[dict[str, Any]]) -> list[tuple[list[str], np.ndarray]]:
+        missing = [h for h in hits if h["chunk_id"] not in self._data]
+        if missing:
+            sents = [split_sentences(h["text"]) or [" ".join(h["text"].split())[:360]] for h in missing]
+            flat = [s for ss in sents for s in ss]
+            vecs = self.embedder.embed(flat) if flat else np.zeros((0, 384), dtype=np.float32)
+            i = 0
+            for h, ss in zip(missing, sents, strict=True):
+                self._data[h["chunk_id"]] = (ss, vecs[i : i + len(ss)])
+                i += len(ss)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        out = []
+        for h in hits:
+            self._data.move_to_end(h["chunk_id"])
+            out.append(self._data[h["chunk_id"]])
+        return out
+
+
+def _lexical(focus_words: set[str], sentence: str) -> float:
+    if not focus_words:
+        return 0.0
+    return len(focus_words & content_words(sentence)) / len(focus_words)
+
+
+def dont_know(question: str) -> Composed:
+    return Composed(
+        answer=(
+            "I don't know: I could not find anything in the documents available to you that answers this. "
+            "Try rephrasing, or ask about another topic."
+        ),
+        grounded=False,
+    )
+
+
+def extractive(
+    question: str, focus: str, hits: list[dict[str, Any]], sentences: SentenceCache, *,
+    max_sentences: int = 3, relevance_min: float = RELEVANCE_MIN,
+) -> Composed:
+    """The sentences of the top passages that best answer the question, each with its citation."""
+    if not hits:
+        return dont_know(question)
+    qv = sentences.embedder.embed_one(question)
+    focus_words = content_words(focus or question)
+    scored: list[tuple[float, float, int, int, str]] = []  # (score, cosine, hit index, sentence index, text)
+    for hi, (sents, vecs) in enumerate(sentences.get(hits)):
+        if not len(sents):
+            continue
+        cos = vecs @ qv
+        for si, s in enumerate(sents):
+            sc = float(cos[si]) + 0.25 * _lexical(focus_words, s) - 0.01 * hi
+            scored.append((sc, float(cos[si]), hi, si, s))
+    if not scored:
+        return dont_know(question)
+    scored.sort(key=lambda t: t[0], reverse=True)
+    best = scored[0][0]
+    if best < relevance_min:
+        c = dont_know(question)
+        c.relevance = best
+        return c
+    chosen: list[tuple[float, float, int, int, str]] = []
+    for item in scored:
+        if len(chosen) >= max_sentences:
+            break
+        if item[0] < max(relevance_min, best - 0.12):
+            break
+        if any(item[4] == c[4] or len(content_words(item[4]) ^ content_words(c[4])) <= 2 for c in chosen):
+            continue
+        chosen.append(item)
+    # keep passage order within a hit so the answer reads naturally
+    chosen.sort(key=lambda t: (-max(c[0] for c in chosen if c[2] == t[2]), t[2], t[3]))
+    cites: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    parts: list[str] = []
+    for _, _, hi, _, s in chosen:
+        h = hits[hi]
+        if h["chunk_id"] not in index:
+            cites.append(citation(h, s))
+            index[h["chunk_id"]] = len(cites)
+        else:
+            c = cites[index[h["chunk_id"]] - 1]
+            if s not in c["snippet"]:
+                c["snippet"] = f"{c['snippet']} … {s}"
+        parts.append(f"{s} [{index[h['chunk_id']]}]")
+    return Composed(answer=" ".join(parts), citations=cites, relevance=best)
+
+
+def check_grounding(
+    text: str, hits: list[dict[str, Any]], sentences: SentenceCache, *, support_min: float = SUPPORT_MIN
+) -> Composed:
+    """Keep the generated sentences whose cited passage supports them; build their citations.
+
+    ``[n]`` in ``text`` refers to ``hits[n-1]``. A sentence without a reference, or whose references do
+    not support it, is dropped and reported in ``flagged``.
+    """
+    raw = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if s.strip()]
+    if not raw:
+        return Composed(answer="", grounded=False)
+    cache = sentences.get(hits) if hits else []
+    vecs = sentences.embedder.embed([_REF_RE.sub("", s) for s in raw])
+    kept: list[tuple[str, list[int]]] = []
+    flagged: list[str] = []
+    for s, v in zip(raw, vecs, strict=True):
+        refs = [int(n) for n in _REF_RE.findall(s) if 1 <= int(n) <= len(hits)]
+        ok_refs = []
+        for n in refs:
+            sents, svecs = cache[n - 1]
+            sim = float((svecs @ v).max()) if len(sents) else 0.0
+            overlap = len(content_words(s) & content_words(hits[n - 1]["text"])) / max(1, len(content_words(s)))
+            if sim >= support_min or (overlap >= 0.6 and sim >= support_min - 0.15):
+                ok_refs.append(n)
+        if ok_refs:
+            kept.append((s, ok_refs))
+        else:
+            flagged.append(s)
+    cites: list[dict[str, Any]] = []
+    renum: dict[int, int] = {}
+    parts: list[str] = []
+    for s, ok in kept:
+        body = _REF_RE.sub("", s).strip()
+        body = re.sub(r"\s+([.,;!?])", r"\1", body)
+        marks = []
+        for n in ok:
+            if n not in renum:
+                sents, svecs = cache[n - 1]
+                renum[n] = len(cites) + 1
+                cites.append(citation(hits[n - 1]))
+            marks.append(f"[{renum[n]}]")
+        parts.append(f"{body} {''.join(marks)}")
+    return Composed(answer=" ".join(parts), citations=cites, flagged=flagged, grounded=bool(parts))

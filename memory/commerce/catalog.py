@@ -1,0 +1,365 @@
+"""Catalog reads: ISBN normalisation, search (trigram + semantic), get_book and entity matching.
+
+Lexical search uses pg_trgm word similarity over title and author (GIN indexes); semantic search
+uses the pgvector HNSW index over the embedded part of the catalog (book_embeddings). Both feed one
+candidate set that is scored, filtered, sorted and paginated inside a single SQL statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import OrderedDict
+from typing import Any, Literal
+
+import numpy as np
+
+from memory.commerce import CURRENCY, BadRequest, Missing
+
+__all__ = [
+    "MAX_PAGE_SIZE", "Sort", "book_text", "format_cents", "get_book", "get_books", "isbn13_to_10",
+    "match_books", "normalize_isbn", "search_books", "to_public",
+]
+
+Sort = Literal["relevance", "title", "year", "price"]
+MAX_PAGE_SIZE = 50
+MAX_OFFSET = 10_000
+COUNT_CAP = 10_000
+SEM_K = 40
+DEMO_NOTE = "Prices and stock are generated demo values (the Book-Crossing data has none)."
+
+_ISBN_CHARS = re.compile(r"[\s\-\u2010-\u2015]")
+
+
+def _check10(d9: str) -> str:
+    r = (11 - sum((10 - i) * int(c) for i, c in enumerate(d9)) % 11) % 11
+    return "X" if r == 10 else str(r)
+
+
+def _check13(d12: str) -> str:
+    return str((10 - sum((1 if i % 2 == 0 else 3) * int(c) for i, c in enumerate(d12)) % 10) % 10)
+
+
+def normalize_isbn(raw: object) -> str:
+    """Return the ISBN-13 for an ISBN-10 or ISBN-13 (hyphens/spaces ignored); BadRequest if invalid."""
+    s = _ISBN_CHARS.sub("", str(raw or "")).upper()
+    if s.startswith("ISBN"):
+        s = s[4:].lstrip(":")
+    if not s:
+        raise BadRequest("An ISBN is required.", code="bad_isbn")
+    if re.fullmatch(r"[0-9]{9}[0-9X]", s):
+        if _check10(s[:9]) != s[9]:
+            raise BadRequest(f"ISBN {raw} has a bad check digit.", code="bad_isbn")
+        d12 = "978" + s[:9]
+        return d12 + _check13(d12)
+    if re.fullmatch(r"97[89][0-9]{10}", s):
+        if _check13(s[:12]) != s[12]:
+            raise BadRequest(f"ISBN {raw} has a bad check digit.", code="bad_isbn")
+        return s
+    raise BadRequest(f"{str(raw)[:40]!r} is not an ISBN (expected 10 or 13 digits).", code="bad_isbn")
+
+
+def isbn13_to_10(isbn13: str) -> str | None:
+    if not isbn13.startswith("978"):
+        return None
+    return isbn13[3:12] + _check10(isbn13[3:12])
+
+
+def format_cents(cents: int, currency: str = CURRENCY) -> str:
+    sign = "-" if cents < 0 else ""
+    cents = abs(int(cents))
+    sym = "$" if currency == "USD" else f"{currency} "
+    return f"{sign}{sym}{cents // 100}.{cents % 100:02d}"
+
+
+def book_text(title: str, author: str, publisher: str) -> str:
+    """The text embedded for a book (title + author + publisher)."""
+    parts = [title.strip()]
+    if author:
+        parts.append(f"by {author.strip()}")
+    if publisher:
+        parts.append(f"({publisher.strip()})")
+    return " ".join(parts)
+
+
+def to_public(row: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
+    """A JSON-able book dict; prices always carry their demo flag."""
+    out: dict[str, Any] = {
+        "isbn": row["isbn13"],
+        "isbn10": row.get("isbn10"),
+        "title": row["title"],
+        "author": row["author"],
+        "year": row.get("year"),
+        "publisher": row.get("publisher", ""),
+        "price_cents": int(row["price_cents"]),
+        "currency": row.get("currency") or CURRENCY,
+        "price_display": format_cents(int(row["price_cents"]), row.get("currency") or CURRENCY)
+        + (" (demo price)" if row.get("demo") else ""),
+        "demo_price": bool(row.get("demo")),
+        "in_stock": int(row["stock"]) > 0,
+        "stock": int(row["stock"]),
+        "cover_url": row.get("cover_url"),
+        "rating_count": int(row.get("rating_count") or 0),
+    }
+    if row.get("rating_avg") is not None:
+        out["rating_avg"] = round(float(row["rating_avg"]), 2)
+    if full:
+        out["description"] = row.get("description") or ""
+        out["genres"] = list(row.get("genres") or [])
+    if row.get("score") is not None:
+        out["score"] = round(float(row["score"]), 4)
+    return out
+
+
+_BOOK_COLS = (
+    "b.isbn13, b.isbn10, b.title, b.author, b.year, b.publisher, b.price_cents, b.currency, b.stock,"
+    " b.cover_url, b.demo, s.rating_count, s.rating_avg"
+)
+
+
+async def get_book(db: Any, isbn: str) -> dict[str, Any]:
+    isbn13 = normalize_isbn(isbn)
+    row = await db.fetchrow(
+        f"SELECT {_BOOK_COLS}, b.description, b.genres FROM books b"
+        " LEFT JOIN book_stats s USING (isbn13) WHERE b.isbn13 = %s",
+        isbn13,
+    )
+    if row is None:
+        raise Missing(f"No book with ISBN {isbn} in the catalog.", code="unknown_isbn")
+    return to_public(row, full=True)
+
+
+async def get_books(db: Any, isbn13s: list[str]) -> dict[str, dict[str, Any]]:
+    rows = await db.fetch(
+        f"SELECT {_BOOK_COLS} FROM books b LEFT JOIN book_stats s USING (isbn13) WHERE b.isbn13 = ANY(%s)",
+        list(isbn13s),
+    )
+    return {r["isbn13"]: r for r in rows}
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# --- query embeddings (small LRU: repeated queries are common in chat) ---
+_QCACHE: OrderedDict[str, np.ndarray] = OrderedDict()
+
+
+async def _embed_query(embedder: Any, text: str) -> np.ndarray:
+    key = text.strip().lower()
+    vec = _QCACHE.get(key)
+    if vec is None:
+        vec = await asyncio.to_thread(embedder.embed_one, text)
+        _QCACHE[key] = vec
+        if len(_QCACHE) > 2048:
+            _QCACHE.popitem(last=False)
+    else:
+        _QCACHE.move_to_end(key)
+    return vec
+
+
+def _filters(
+    params: dict[str, Any], author: str | None, publisher: str | None, year_min: int | None,
+    year_max: int | None, price_min_cents: int | None, price_max_cents: int | None, in_stock: bool | None,
+) -> list[str]:
+    where: list[str] = []
+    if author and author.strip():
+        params["author"] = _like(author.strip())
+        where.append("b.author ILIKE %(author)s")
+    if publisher and publisher.strip():
+        params["publisher"] = _like(publisher.strip())
+        where.append("b.publisher ILIKE %(publisher)s")
+    for name, val, op, col in (
+        ("year_min", year_min, ">=", "b.year"), ("year_max", year_max, "<=", "b.year"),
+        ("price_min", price_min_cents, ">=", "b.price_cents"),
+        ("price_max", price_max_cents, "<=", "b.price_cents"),
+    ):
+        if val is not None:
+            if isinstance(val, bool) or not isinstance(val, int):
+                raise BadRequest(f"{name} must be an integer.")
+            params[name] = val
+            where.append(f"{col} {op} %({name})s")
+    if in_stock is True:
+        where.append("b.stock > 0")
+    elif in_stock is False:
+        where.append("b.stock = 0")
+    return where
+
+
+_ORDER = {
+    "title": "lower(b.title) ASC, b.isbn13",
+    "year": "b.year DESC NULLS LAST, b.isbn13",
+    "price": "b.price_cents ASC, b.isbn13",
+}
+
+
+async def search_books(
+    db: Any,
+    embedder: Any | None,
+    query: str | None = None,
+    *,
+    author: str | None = None,
+    publisher: str | None = None,
+    year_min: int | None = None,
+    year_max: int | None = None,
+    price_min_cents: int | None = None,
+    price_max_cents: int | None = None,
+    in_stock: bool | None = None,
+    sort: Sort = "relevance",
+    page: int = 1,
+    page_size: int = 10,
+    semantic: bool = True,
+) -> dict[str, Any]:
+    if sort not in ("relevance", "title", "year", "price"):
+        raise BadRequest("sort must be one of relevance, title, year, price.")
+    if not isinstance(page, int) or page < 1:
+        raise BadRequest("page must be 1 or more.")
+    if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}.")
+    offset = (page - 1) * page_size
+    if offset >= MAX_OFFSET:
+        raise BadRequest(f"Pages beyond {MAX_OFFSET // page_size} are not available; narrow the search.")
+    q = " ".join((query or "").split())[:200]
+    params: dict[str, Any] = {"limit": page_size, "offset": offset}
+    where = _filters(params, author, publisher, year_min, year_max, price_min_cents, price_max_cents, in_stock)
+    fsql = (" AND " + " AND ".join(where)) if where else ""
+    if q:
+        params["q"] = q
+        use_sem = semantic and embedder is not None and len(q) >= 3
+        if use_sem:
+            params["v"] = await _embed_query(embedder, q)
+            params["k"] = SEM_K
+            sem_cte = (
+                ", sem AS (SELECT e.isbn13, 1 - (e.embedding <=> %(v)s) AS sem FROM book_embeddings e"
+                " ORDER BY e.embedding <=> %(v)s LIMIT %(k)s)"
+            )
+            cand = "SELECT isbn13 FROM lex UNION SELECT isbn13 FROM sem"
+            sem_join = "LEFT JOIN sem ON sem.isbn13 = b.isbn13"
+            sem_col = "coalesce(sem.sem, 0)"
+        else:
+            sem_cte, cand, sem_join, sem_col = "", "SELECT isbn13 FROM lex", "", "0"
+        order = "score DESC, b.isbn13" if sort == "relevance" else _ORDER[sort]
+        sql = (
+            "WITH lex AS (SELECT b.isbn13 FROM books b WHERE (%(q)s <%% b.title OR %(q)s <%% b.author)"
+            f"{fsql} LIMIT 5000){sem_cte},"
+            f" cand AS ({cand}),"
+            " scored AS (SELECT b.*, s.rating_count, s.rating_avg,"
+            "  greatest(word_similarity(%(q)s, b.title), 0.9 * word_similarity(%(q)s, b.author),"
+            "           similarity(%(q)s, b.title)) AS lex,"
+            f"  {sem_col} AS sem"
+            f"  FROM cand JOIN books b ON b.isbn13 = cand.isbn13 {sem_join}"
+            f"  LEFT JOIN book_stats s ON s.isbn13 = b.isbn13 WHERE true{fsql})"
+            " SELECT b.*, (0.75 * b.lex + 0.25 * greatest(b.sem - 0.25, 0) / 0.75"
+            "   + 0.04 * ln(1 + coalesce(b.rating_count, 0)) / ln(2600.0)) AS score,"
+            "  count(*) OVER () AS total"
+            " FROM scored b WHERE b.lex >= 0.3 OR b.sem >= 0.45"
+            f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
+        )
+        rows = await db.fetch(sql, params)
+        total = int(rows[0]["total"]) if rows else 0
+        capped = total >= 5000
+        if not rows and offset:
+            first = await db.fetchrow(sql, {**params, "limit": 1, "offset": 0})
+            total = int(first["total"]) if first else 0
+    else:
+        order = "coalesce(s.rating_count, 0) DESC, b.isbn13" if sort == "relevance" else _ORDER[sort]
+        sql = (
+            f"SELECT {_BOOK_COLS} FROM books b LEFT JOIN book_stats s ON s.isbn13 = b.isbn13"
+            f" WHERE true{fsql} ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
+        )
+        rows = await db.fetch(sql, params)
+        cnt = await db.fetchrow(
+            f"SELECT count(*) AS n FROM (SELECT 1 FROM books b WHERE true{fsql} LIMIT {COUNT_CAP + 1}) x",
+            params,
+        )
+        total = int(cnt["n"]) if cnt else 0
+        capped = total > COUNT_CAP
+        total = min(total, COUNT_CAP)
+    results = [to_public(r) for r in rows]
+    return {
+        "query": q or None,
+        "total": total,
+        "total_is_lower_bound": capped,
+        "page": page,
+        "page_size": page_size,
+        "sort": sort,
+        "results": results,
+        "demo_price": any(r["demo_price"] for r in results),
+        "note": DEMO_NOTE if any(r["demo_price"] for r in results) else None,
+    }
+
+
+_ISBN_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(?:ISBN(?:-1[03])?:?\s*)?((?:97[89][\s-]?)?(?:[0-9][\s-]?){9}[0-9Xx])(?![0-9])")
+_WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F']+")
+_STOP = frozenset(
+    "a an and are as at be book books by can could do does for from have i if in is it me my of on or "
+    "please show tell that the there this to want what which who with would you your any about order "
+    "buy get find need like looking stock price cost how much many copies copy title author novel".split()
+)
+
+
+async def match_books(db: Any, text: str, limit: int = 5) -> list[dict[str, Any]]:
+    """Books whose ISBN, title or author is mentioned in free text (best first)."""
+    text = (text or "")[:1000]
+    limit = max(1, min(int(limit), 20))
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    isbns: list[str] = []
+    for m in _ISBN_IN_TEXT.finditer(text):
+        try:
+            isbns.append(normalize_isbn(m.group(1)))
+        except BadRequest:
+            continue
+    if isbns:
+        found = await get_books(db, isbns)
+        for i in isbns:
+            if i in found and i not in seen:
+                seen.add(i)
+                out.append({**to_public(found[i]), "match": "isbn", "match_score": 1.0})
+    words = [w for w in _WORD.findall(text)]
+    content = [w for w in words if w.lower() not in _STOP and len(w) >= 2]
+    patterns: list[str] = []
+    for a, b in zip(words, words[1:], strict=False):
+        if a.lower() in _STOP and b.lower() in _STOP:
+            continue
+        if len(a) + len(b) >= 7:
+            patterns.append(_like(f"{a} {b}"))
+    for w in content:
+        if len(w) >= 4 and (w[0].isupper() or w.isdigit()):
+            patterns.append(w.replace("\\", "").replace("%", "").replace("_", ""))
+    patterns = list(dict.fromkeys(patterns))[:24]
+    if patterns and len(out) < limit:
+        params: dict[str, Any] = {"t": text, "limit": limit * 4}
+        conds = []
+        for i, p in enumerate(patterns):
+            params[f"p{i}"] = p
+            conds.append(f"b.title ILIKE %(p{i})s OR b.author ILIKE %(p{i})s")
+        sql = (
+            "WITH c AS (SELECT b.isbn13, b.title, b.author,"
+            "  regexp_replace(b.title, '\\s*[\\(\\[].*$', '') AS short FROM books b"
+            f"  WHERE {' OR '.join(conds)} LIMIT 3000),"
+            " m AS (SELECT c.*, word_similarity(c.short, %(t)s) AS ts, word_similarity(c.author, %(t)s) AS au"
+            "  FROM c)"
+            f" SELECT {_BOOK_COLS}, m.ts, m.au, length(m.short) AS slen,"
+            "  CASE WHEN m.ts >= 0.8 THEN m.ts + least(length(m.short), 60) / 600.0 + 0.1 * m.au"
+            "       ELSE 0.6 * m.au END AS match_score,"
+            "  CASE WHEN m.ts >= 0.8 THEN 'title' ELSE 'author' END AS match"
+            " FROM m JOIN books b ON b.isbn13 = m.isbn13 LEFT JOIN book_stats s ON s.isbn13 = b.isbn13"
+            " WHERE (m.ts >= 0.8 AND length(m.short) >= 3) OR m.au >= 0.85"
+            " ORDER BY match_score DESC, coalesce(s.rating_count, 0) DESC LIMIT %(limit)s"
+        )
+        rows = await db.fetch(sql, params)
+        titles: set[tuple[str, str]] = set()
+        for r in rows:
+            key = (r["title"].lower(), r["author"].lower())
+            if r["isbn13"] in seen or key in titles:
+                continue
+            titles.add(key)
+            seen.add(r["isbn13"])
+            d = to_public(r)
+            d["match"] = r["match"]
+            d["match_score"] = round(float(r["match_score"]), 3)
+            out.append(d)
+            if len(out) >= limit:
+                break
+    return out[:limit]

@@ -1,0 +1,485 @@
+"""Streamed catalog and ratings import (CSV, JSONL and the Book-Crossing ``bx`` format).
+
+Rows are parsed and cleaned in a worker thread and streamed with COPY into a temporary staging table,
+then upserted by ISBN-13 in one statement. Rejected rows are counted by reason, with examples.
+Missing prices/stock get deterministic demo values (a hash of the ISBN) and the row is flagged ``demo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+import hashlib
+import html
+import io
+import json
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+from memory.commerce import BadRequest
+from memory.commerce.catalog import isbn13_to_10, normalize_isbn
+
+__all__ = [
+    "Format", "ImportReport", "Progress", "clean_text", "demo_price_stock", "detect_format",
+    "import_books", "import_ratings", "refresh_stats",
+]
+
+log = logging.getLogger(__name__)
+Format = Literal["auto", "csv", "jsonl", "bx"]
+Progress = Callable[[str, int, int], None]
+BATCH = 20_000
+MAX_EXAMPLES = 100
+BX_BOOK_COLS = 8
+
+_WS = re.compile(r"\s+")
+_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    format: str
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    repaired: Counter[str] = field(default_factory=Counter)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def reject(self, line: int, isbn: str, reason: str) -> None:
+        self.rejected += 1
+        self.reasons[reason] += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append({"line": line, "isbn": isbn, "reason": reason})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "format": self.format, "read": self.read, "inserted": self.inserted,
+            "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
+            "reasons": dict(self.reasons.most_common()), "repaired": dict(self.repaired.most_common()),
+            "examples": self.examples, "seconds": round(self.seconds, 2),
+        }
+
+
+def demo_price_stock(isbn13: str) -> tuple[int, int]:
+    """Deterministic demo price ($4.99-$34.99, integer cents) and stock (0-12) from the ISBN."""
+    h = int.from_bytes(hashlib.blake2b(isbn13.encode(), digest_size=8).digest(), "big")
+    return 499 + (h % 31) * 100, (h >> 20) % 13
+
+
+def clean_text(value: Any, repaired: Counter[str] | None = None) -> str:
+    """Decode HTML entities, repair UTF-8-read-as-Latin-1, drop control chars and stray quotes."""
+    if value is None:
+        return ""
+    s = str(value)
+    if "&" in s:
+        for _ in range(2):
+            t = html.unescape(s)
+            if t == s:
+                break
+            if repaired is not None:
+                repaired["html_entities"] += 1
+            s = t
+    if "Ã" in s or "Â" in s:
+        try:
+            t = s.encode("latin-1").decode("utf-8")
+            if repaired is not None:
+                repaired["mojibake"] += 1
+            s = t
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    s = _WS.sub(" ", _CTRL.sub(" ", s)).strip()
+    if s.count('"') % 2 == 1:
+        if s.endswith('"'):
+            s = s[:-1].rstrip()
+        elif s.startswith('"'):
+            s = s[1:].lstrip()
+        if repaired is not None:
+            repaired["stray_quote"] += 1
+    return s
+
+
+def _cents(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("bad price")
+    if isinstance(value, int):
+        return value * 100
+    text = str(value).strip().replace("$", "").replace(",", "")
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("bad price") from None
+    if d < 0:
+        raise ValueError("negative price")
+    cents = d * 100
+    if cents != cents.to_integral_value():
+        raise ValueError("price has more than 2 decimals")
+    return int(cents)
+
+
+def _genres(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list) else re.split(r"[|;,]", str(value))
+    return [g for g in (clean_text(x).lower() for x in items) if g][:20]
+
+
+def _clean(raw: dict[str, Any], report: ImportReport, line: int, lenient: bool) -> tuple | None:
+    """One raw record -> staging tuple, or None after recording the rejection."""
+    isbn_raw = str(raw.get("isbn") or "").strip()
+    try:
+        isbn13 = normalize_isbn(isbn_raw)
+    except BadRequest as exc:
+        reason = "bad ISBN check digit" if "check digit" in exc.message else "invalid ISBN"
+        report.reject(line, isbn_raw, "missing ISBN" if not isbn_raw else reason)
+        return None
+    title = clean_text(raw.get("title"), report.repaired)
+    if not title:
+        report.reject(line, isbn_raw, "missing title")
+        return None
+    year: int | None = None
+    y = raw.get("year")
+    if y not in (None, ""):
+        try:
+            year = int(str(y).strip())
+        except ValueError:
+            report.reject(line, isbn_raw, "bad year")
+            return None
+        if year == 0 or year > date.today().year or year < 1000:
+            if not lenient:
+                report.reject(line, isbn_raw, "year 0 or in the future" if year >= 0 else "bad year")
+                return None
+            report.repaired["unknown_year"] += 1
+            year = None
+    demo = False
+    try:
+        if raw.get("price_cents") not in (None, ""):
+            price = int(raw["price_cents"])
+            if price < 0:
+                raise ValueError("negative price")
+        elif raw.get("price") not in (None, ""):
+            price = _cents(raw["price"])
+        else:
+            price, demo = -1, True
+    except (ValueError, TypeError) as exc:
+        report.reject(line, isbn_raw, str(exc) if "price" in str(exc) else "bad price")
+        return None
+    stock_raw = raw.get("stock")
+    if stock_raw in (None, ""):
+        stock, demo = -1, True
+    else:
+        try:
+            stock = int(str(stock_raw).strip())
+        except ValueError:
+            report.reject(line, isbn_raw, "bad stock")
+            return None
+        if stock < 0:
+            report.reject(line, isbn_raw, "negative stock")
+            return None
+    if demo:
+        dp, ds = demo_price_stock(isbn13)
+        price = dp if price < 0 else price
+        stock = ds if stock < 0 else stock
+    cover = clean_text(raw.get("cover_url")) or None
+    return (
+        line, isbn13, isbn13_to_10(isbn13), title[:1000], clean_text(raw.get("author"), report.repaired)[:500],
+        year, clean_text(raw.get("publisher"), report.repaired)[:500],
+        clean_text(raw.get("description"))[:20000], json.dumps(_genres(raw.get("genres"))),
+        price, stock, cover, demo,
+    )
+
+
+def _open_text(path: Path, encoding: str) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, newline="")  # type: ignore[return-value]
+    return open(path, encoding=encoding, newline="")  # noqa: SIM115
+
+
+def detect_format(path: Path) -> Literal["csv", "jsonl", "bx"]:
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    with _open_text(path, "latin-1") as fh:
+        head = fh.readline()
+    if '"Book-Title"' in head or '"Book-Rating"' in head or head.startswith('"User-ID"'):
+        return "bx"
+    return "csv"
+
+
+def _bx_reader(fh: io.TextIOBase) -> Iterator[list[str]]:
+    return csv.reader(fh, delimiter=";", quotechar='"', escapechar="\\", doublequote=False)
+
+
+def _records(path: Path, fmt: str, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    if fmt == "bx":
+        with _open_text(path, "latin-1") as fh:
+            rows = _bx_reader(fh)
+            next(rows, None)
+            for n, row in enumerate(rows, start=2):
+                if len(row) > BX_BOOK_COLS:  # a ';' inside an unescaped title shifted the columns
+                    row = [row[0], ";".join(row[1 : len(row) - 6]), *row[len(row) - 6 :]]
+                    report.repaired["shifted_columns"] += 1
+                if len(row) != BX_BOOK_COLS or not row[3].strip().isdigit():
+                    report.read += 1
+                    report.reject(n, row[0] if row else "", "shifted columns")
+                    continue
+                yield n, {
+                    "isbn": row[0], "title": row[1], "author": row[2], "year": row[3], "publisher": row[4],
+                    "cover_url": row[7] or row[6] or row[5],
+                }
+    elif fmt == "csv":
+        with _open_text(path, "utf-8-sig") as fh:
+            sample = fh.read(4096)
+            fh.seek(0)
+            try:
+                dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+            except csv.Error:
+                dialect = csv.excel
+            reader = csv.DictReader(fh, dialect=dialect, restkey="__extra__")
+            if reader.fieldnames:
+                reader.fieldnames = [f.strip().lower().replace("-", "_").replace(" ", "_") for f in reader.fieldnames]
+            for n, rec in enumerate(reader, start=2):
+                if rec.get("__extra__") or (len(reader.fieldnames or []) > 1 and None in rec.values()):
+                    report.read += 1
+                    report.reject(n, str(rec.get("isbn") or ""), "shifted columns")
+                    continue
+                yield n, rec
+    else:
+        with _open_text(path, "utf-8-sig") as fh:
+            for n, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    rec = json.loads(text)
+                except json.JSONDecodeError:
+                    rec = None
+                if not isinstance(rec, dict):
+                    report.read += 1
+                    report.reject(n, "", "invalid JSON")
+                    continue
+                yield n, {str(k).lower(): v for k, v in rec.items()}
+
+
+def _esc(v: Any) -> str:
+    if v is None:
+        return "\\N"
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    return str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _chunks(rows: Iterator[tuple], report: ImportReport) -> Iterator[tuple[bytes, int]]:
+    buf: list[str] = []
+    for row in rows:
+        buf.append("\t".join(_esc(v) for v in row))
+        if len(buf) >= BATCH:
+            yield ("\n".join(buf) + "\n").encode(), report.read
+            buf = []
+    if buf:
+        yield ("\n".join(buf) + "\n").encode(), report.read
+
+
+async def _copy_in_thread(conn: Any, copy_sql: str, chunks: Iterator[tuple[bytes, int]],
+                          progress: Progress | None, stage: str, expected: int) -> None:
+    done = object()
+    async with conn.cursor() as cur, cur.copy(copy_sql) as cp:
+        while True:
+            item = await asyncio.to_thread(next, chunks, done)
+            if item is done:
+                break
+            data, n = item  # type: ignore[misc]
+            await cp.write(data)
+            if progress:
+                progress(stage, n, max(expected, n))
+
+
+_STAGE_BOOKS = (
+    "CREATE TEMP TABLE stage_books (seq int, isbn13 text, isbn10 text, title text, author text, year int,"
+    " publisher text, description text, genres jsonb, price_cents int, stock int, cover_url text,"
+    " demo boolean) ON COMMIT DROP"
+)
+_UPSERT_BOOKS = """
+WITH src AS (
+    SELECT DISTINCT ON (isbn13) * FROM stage_books ORDER BY isbn13, seq DESC
+), up AS (
+    INSERT INTO books AS b (isbn13, isbn10, title, author, year, publisher, description, genres,
+                            price_cents, stock, cover_url, demo, source)
+    SELECT isbn13, isbn10, title, author, year, publisher, description,
+           ARRAY(SELECT jsonb_array_elements_text(genres)), price_cents, stock, cover_url, demo, %(source)s
+    FROM src
+    ON CONFLICT (isbn13) DO UPDATE SET
+        title = excluded.title, author = excluded.author, year = excluded.year,
+        publisher = excluded.publisher,
+        description = CASE WHEN excluded.description = '' THEN b.description ELSE excluded.description END,
+        genres = CASE WHEN excluded.genres = '{}' THEN b.genres ELSE excluded.genres END,
+        price_cents = CASE WHEN excluded.demo THEN b.price_cents ELSE excluded.price_cents END,
+        stock = CASE WHEN excluded.demo THEN b.stock ELSE excluded.stock END,
+        cover_url = coalesce(excluded.cover_url, b.cover_url),
+        demo = CASE WHEN excluded.demo THEN b.demo ELSE false END,
+        updated_at = now()
+    WHERE (b.title, b.author, b.year, b.publisher, b.cover_url) IS DISTINCT FROM
+          (excluded.title, excluded.author, excluded.year, excluded.publisher, excluded.cover_url)
+       OR (NOT excluded.demo AND (b.price_cents, b.stock, b.demo) IS DISTINCT FROM
+                                 (excluded.price_cents, excluded.stock, false))
+       OR (excluded.description <> '' AND excluded.description <> b.description)
+       OR (excluded.genres <> '{}' AND excluded.genres <> b.genres)
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated,
+       (SELECT count(*) FROM src) AS distinct_rows
+FROM up
+"""
+
+
+async def import_books(
+    db: Any, path: Path | str, fmt: Format = "auto", *, progress: Progress | None = None,
+    source: str | None = None, expected_rows: int = 0,
+) -> ImportReport:
+    """Stream a catalog file into ``books`` (upsert by ISBN-13); return what happened."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadRequest(f"No such file: {path}")
+    real = detect_format(path) if fmt == "auto" else fmt
+    report = ImportReport(kind="books", format=real)
+    t0 = time.perf_counter()
+    lenient = real == "bx"
+
+    def rows() -> Iterator[tuple]:
+        for n, rec in _records(path, real, report):
+            report.read += 1
+            out = _clean(rec, report, n, lenient)
+            if out is not None:
+                yield out
+
+    async with db.pool.connection() as conn, conn.transaction():
+        await conn.execute(_STAGE_BOOKS)
+        await _copy_in_thread(
+            conn,
+            "COPY stage_books (seq, isbn13, isbn10, title, author, year, publisher, description, genres,"
+            " price_cents, stock, cover_url, demo) FROM STDIN",
+            _chunks(rows(), report), progress, "books", expected_rows,
+        )
+        await conn.execute("ANALYZE stage_books")
+        # Stale embeddings: the embedded text (title, author, publisher) changed.
+        await conn.execute(
+            "DELETE FROM book_embeddings e USING stage_books s, books b"
+            " WHERE e.isbn13 = s.isbn13 AND b.isbn13 = s.isbn13"
+            " AND (b.title, b.author, b.publisher) IS DISTINCT FROM (s.title, s.author, s.publisher)"
+        )
+        cur = await conn.execute(_UPSERT_BOOKS, {"source": source or real})
+        counts = await cur.fetchone()
+    report.inserted, report.updated = int(counts["inserted"]), int(counts["updated"])
+    distinct = int(counts["distinct_rows"])
+    accepted = report.read - report.rejected
+    if accepted > distinct:
+        report.repaired["duplicate_isbn_rows_merged"] += accepted - distinct
+    report.unchanged = distinct - report.inserted - report.updated
+    report.seconds = time.perf_counter() - t0
+    if progress:
+        progress("books", report.read, report.read)
+    log.info("catalog import: %s", {k: v for k, v in report.to_dict().items() if k != "examples"})
+    return report
+
+
+def _rating_rows(path: Path, report: ImportReport) -> Iterator[tuple]:
+    bx = detect_format(path) == "bx"
+    with _open_text(path, "latin-1" if bx else "utf-8-sig") as fh:
+        if path.name.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+            it: Iterator[tuple[int, Any, Any, Any]] = (
+                (n, r.get("user_id"), r.get("isbn"), r.get("rating"))
+                for n, r in ((n, json.loads(t)) for n, t in enumerate(fh, 1) if t.strip())
+            )
+        else:
+            reader = _bx_reader(fh) if bx else csv.reader(fh)
+            next(reader, None)
+            it = ((n, *(row + [None, None, None])[:3]) for n, row in enumerate(reader, start=2))
+        cache: dict[str, str | None] = {}
+        for n, user, isbn, rating in it:
+            report.read += 1
+            raw = str(isbn or "").strip()
+            isbn13 = cache.get(raw, "")
+            if isbn13 == "":
+                try:
+                    isbn13 = normalize_isbn(raw)
+                except BadRequest:
+                    isbn13 = None
+                if len(cache) < 500_000:
+                    cache[raw] = isbn13
+            if isbn13 is None:
+                report.reject(n, raw, "invalid ISBN")
+                continue
+            try:
+                uid, r = int(str(user)), int(str(rating))
+            except ValueError:
+                report.reject(n, raw, "bad user id or rating")
+                continue
+            if not 0 <= r <= 10:
+                report.reject(n, raw, "rating out of range 0-10")
+                continue
+            yield (n, uid, isbn13, r)
+
+
+async def import_ratings(db: Any, path: Path | str, *, progress: Progress | None = None,
+                         expected_rows: int = 0) -> ImportReport:
+    """Stream ratings (user, ISBN, 0-10; 0 = implicit) into ``ratings``; unknown books are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadRequest(f"No such file: {path}")
+    report = ImportReport(kind="ratings", format=detect_format(path))
+    t0 = time.perf_counter()
+    async with db.pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "CREATE TEMP TABLE stage_ratings (seq int, user_id int, isbn13 text, rating smallint) ON COMMIT DROP"
+        )
+        await _copy_in_thread(
+            conn, "COPY stage_ratings (seq, user_id, isbn13, rating) FROM STDIN",
+            _chunks(_rating_rows(path, report), report), progress, "ratings", expected_rows,
+        )
+        cur = await conn.execute(
+            "WITH src AS (SELECT DISTINCT ON (s.user_id, s.isbn13) s.user_id, s.isbn13, s.rating"
+            "  FROM stage_ratings s JOIN books b ON b.isbn13 = s.isbn13"
+            "  ORDER BY s.user_id, s.isbn13, s.seq DESC),"
+            " up AS (INSERT INTO ratings AS r (user_id, isbn13, rating) SELECT * FROM src"
+            "  ON CONFLICT (user_id, isbn13) DO UPDATE SET rating = excluded.rating"
+            "  WHERE r.rating <> excluded.rating RETURNING (xmax = 0) AS inserted)"
+            " SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted)"
+            " AS updated, (SELECT count(*) FROM src) AS matched, (SELECT count(*) FROM stage_ratings) AS staged"
+            " FROM up"
+        )
+        c = await cur.fetchone()
+        await refresh_stats(conn)
+    report.inserted, report.updated = int(c["inserted"]), int(c["updated"])
+    unknown = int(c["staged"]) - int(c["matched"])
+    if unknown:
+        report.reasons["ISBN not in catalog (or duplicate)"] += unknown
+        report.rejected += unknown
+    report.unchanged = int(c["matched"]) - report.inserted - report.updated
+    report.seconds = time.perf_counter() - t0
+    if progress:
+        progress("ratings", report.read, report.read)
+    return report
+
+
+async def refresh_stats(conn: Any) -> None:
+    """Recompute book_stats (rating counts and averages) from ratings."""
+    await conn.execute(
+        "INSERT INTO book_stats AS s (isbn13, rating_count, explicit_count, rating_avg)"
+        " SELECT isbn13, count(*), count(*) FILTER (WHERE rating > 0), avg(rating) FILTER (WHERE rating > 0)"
+        " FROM ratings GROUP BY isbn13"
+        " ON CONFLICT (isbn13) DO UPDATE SET rating_count = excluded.rating_count,"
+        " explicit_count = excluded.explicit_count, rating_avg = excluded.rating_avg"
+        " WHERE (s.rating_count, s.explicit_count, s.rating_avg) IS DISTINCT FROM"
+        " (excluded.rating_count, excluded.explicit_count, excluded.rating_avg)"
+    )
