@@ -138,7 +138,10 @@ def extractive(
             continue
         chosen.append(item)
     # keep passage order within a hit so the answer reads naturally
-    chosen.sort(key=lambda t: (-max(c[0] for c in chosen if c[2] == t[2]), t[2], t[3]))
+    best_of: dict[int, float] = {}
+    for c in chosen:
+        best_of[c[2]] = max(best_of.get(c[2], -9.0), c[0])
+    chosen.sort(key=lambda t: (-best_of[t[2]], t[2], t[3]))
     cites: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     parts: list[str] = []

@@ -69,7 +69,8 @@ async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
     """Ask the policy for the route of this turn (intent, standalone query, entities, skips)."""
     policy = await policy_for(runtime)
     principal = principal_of(_ctx(runtime))
-    route = await policy.route(state.get("message") or "", state.get("memo") or {}, principal)
+    route = await policy.route(state.get("message") or "", state.get("memo") or {}, principal,
+                               history=(state.get("messages") or [])[:-1])
     ctx = _ctx(runtime)
     if ctx.expand is not None and route.get("intent") == "docs":
         route["expand"] = bool(ctx.expand)

@@ -129,14 +129,19 @@ async def catalog(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
         if matches and any(m.get("match") in ("isbn", "title") for m in matches):
             return _listing(route, steps, [_slim(b) for b in matches], "Here is what I found in the catalog:")
         by = _BY_RE.search(text)
-        if by:
+        if by and len({m.get("author") for m in matches}) < 2:
             res = await cat.search_books(author=by.group(1), page_size=5)
+        elif matches:
+            res = {"items": []}
         else:
             q = _FILLER_RE.sub("", route.get("query") or text).strip(" ?.!")
             res = await cat.search_books(q or None, page_size=5)
-        items = [_slim(b) for b in (res.get("items") or res.get("results") or [])]
-        if not items and matches:
-            items = [_slim(b) for b in matches]
+        items, seen = [], set()
+        for b in [*matches, *(res.get("items") or res.get("results") or [])]:
+            if b["isbn"] not in seen:
+                seen.add(b["isbn"])
+                items.append(_slim(b))
+        items = items[:5]
         if not items:
             return {"route": route, "steps": steps, "items": [],
                     "answer": "I couldn't find matching books in our catalog. Try a title, an author or an ISBN."}

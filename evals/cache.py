@@ -82,12 +82,26 @@ def score(pairs: Sequence[Pair], hits: Sequence[bool], latencies_ms: Sequence[fl
     cm = sum(1 for p, h in zip(pairs, hits, strict=True) if not p.same and not h)
     n_hits, n_diff = ch + wh, wh + cm
     return {
-        "pairs": len(pairs), "correct_hits": ch, "wrong_hits": wh, "misses": miss, "correct_misses": cm,
+        "pairs": len(pairs),
+        "correct_hits": ch,
+        "wrong_hits": wh,
+        "misses": miss,
+        "correct_misses": cm,
         "wrong_hit_rate": round(wh / n_hits, 4) if n_hits else 0.0,
         "near_miss_leak": round(wh / n_diff, 4) if n_diff else 0.0,
         "hit_rate_on_same": round(ch / (ch + miss), 4) if ch + miss else 0.0,
-        "hit_p50_ms": _pct(latencies_ms, 50), "hit_p95_ms": _pct(latencies_ms, 95),
+        "hit_p50_ms": _pct(latencies_ms, 50),
+        "hit_p95_ms": _pct(latencies_ms, 95),
     }
+
+
+def _loadavg() -> list[float] | None:
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        return None
 
 
 def _decide(p: Pair, sim: float, threshold: float, guard: Any) -> bool:
@@ -108,9 +122,12 @@ def sweep(pairs: Sequence[Pair], sims: Sequence[float]) -> list[dict[str, Any]]:
                     for intents in ("equal", "swap", "off"):
                         if edit_ratio > 1 and edit_max != 3:
                             continue
-                        g = GuardConfig(edit_ratio=edit_ratio, edit_max=edit_max, names=names, rare=rare,
-                                        intents=intents)
-                        guards[f"edit={edit_ratio}/{edit_max} names={names} rare={rare} intents={intents}"] = g
+                        g = GuardConfig(
+                            edit_ratio=edit_ratio, edit_max=edit_max, names=names, rare=rare, intents=intents
+                        )
+                        guards[
+                            f"edit={edit_ratio}/{edit_max} names={names} rare={rare} intents={intents}"
+                        ] = g
     rows = []
     for gname, g in guards.items():
         allowed = [_decide(p, 2.0, -1.0, g) for p in pairs]
@@ -125,11 +142,19 @@ def choose(rows: Sequence[dict[str, Any]], margin: float = 0.9) -> dict[str, Any
     unseen questions, the highest threshold of that guard keeping >= ``margin`` of its best hits."""
     ok = [r for r in rows if r["wrong_hit_rate"] <= MAX_WRONG_HIT_RATE]
     best = max(ok, key=lambda r: (r["correct_hits"], -r["wrong_hits"], r["threshold"]))
-    same_guard = [r for r in ok if r["guard"] == best["guard"] and r["correct_hits"] >= margin * best["correct_hits"]]
+    same_guard = [
+        r for r in ok if r["guard"] == best["guard"] and r["correct_hits"] >= margin * best["correct_hits"]
+    ]
     return max(same_guard, key=lambda r: r["threshold"])
 
 
-async def run_pairs(front: Any, pairs: Sequence[Pair], *, progress: Any = None) -> tuple[list[bool], list[float]]:
+async def run_pairs(
+    front: Any,
+    pairs: Sequence[Pair],
+    *,
+    progress: Any = None,
+    parts: dict[str, list[float]] | None = None,
+) -> tuple[list[bool], list[float]]:
     """Store ``a`` / look up ``b`` through ``front`` for each pair; (hit flags, hit latencies ms)."""
     from memory.principals import ANONYMOUS
 
@@ -139,13 +164,18 @@ async def run_pairs(front: Any, pairs: Sequence[Pair], *, progress: Any = None) 
     for p in pairs:
         versions = (f"eval-{run}-{p.id}", 0)  # a partition per pair: pairs never see each other
         entry_id = await front.store(p.a, ANONYMOUS.scopes, versions, {"answer": p.a}, [f"eval:{p.id}"])
-        await front.embed(p.a)  # the vector LRU now holds a; b is embedded cold below
+        # the same path as ChatService: embed (b is not in the vector LRU yet) + CacheFront.lookup
         t0 = time.perf_counter()
-        entry = await front.lookup(p.b, ANONYMOUS.scopes, versions)
-        ms = (time.perf_counter() - t0) * 1000
+        vec = await front.embed(p.b)
+        t1 = time.perf_counter()
+        entry = await front.lookup(p.b, ANONYMOUS.scopes, versions, vector=vec)
+        t2 = time.perf_counter()
         hits.append(entry is not None)
         if entry is not None:
-            lat.append(ms)
+            lat.append((t2 - t0) * 1000)
+            if parts is not None:
+                parts["embed"].append((t1 - t0) * 1000)
+                parts["backend"].append((t2 - t1) * 1000)
         if entry_id:
             await front.invalidate_entry(entry_id)
         if progress is not None:
@@ -156,14 +186,24 @@ async def run_pairs(front: Any, pairs: Sequence[Pair], *, progress: Any = None) 
 def _print_table(console: Any, title: str, results: dict[str, dict[str, Any]]) -> None:
     from rich.table import Table
 
-    cols = ["pairs", "correct_hits", "wrong_hits", "misses", "correct_misses", "wrong_hit_rate",
-            "near_miss_leak", "hit_p50_ms", "hit_p95_ms"]
+    cols = {
+        "pairs": "pairs",
+        "correct_hits": "correct hits",
+        "wrong_hits": "wrong hits",
+        "misses": "misses",
+        "correct_misses": "correct misses",
+        "wrong_hit_rate": "wrong-hit rate",
+        "near_miss_leak": "near-miss leak",
+        "hit_p50_ms": "hit p50 ms",
+        "hit_p95_ms": "hit p95 ms",
+    }
     table = Table(title=title)
-    table.add_column("split")
-    for c in cols:
-        table.add_column(c, justify="right")
+    table.add_column("split", no_wrap=True)
+    for label in cols.values():
+        table.add_column(label, justify="right")
     for name, r in results.items():
         table.add_row(name, *[str(r.get(c)) for c in cols])
+    console.width = max(console.width, 150)
     console.print(table)
 
 
@@ -176,7 +216,9 @@ def register_eval(app: Any) -> None:
         backend: str = typer.Option("pgvector", "--backend", help="pgvector | redis"),
         redis_url: str | None = typer.Option(None, "--redis-url", help="Default: LIBROMIND_REDIS_URL."),
         tune: bool = typer.Option(False, "--tune", help="Sweep threshold/guard on the tune split first."),
-        threshold: float | None = typer.Option(None, "--threshold", help="Override the similarity threshold."),
+        threshold: float | None = typer.Option(
+            None, "--threshold", help="Override the similarity threshold."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Measure semantic-cache correct/wrong hits and hit latency on paraphrase/near-miss pairs."""
@@ -194,7 +236,9 @@ def register_eval(app: Any) -> None:
 
             settings = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
         if backend == "redis" and settings.redis_url is None:
-            raise fail("--backend redis needs --redis-url or LIBROMIND_REDIS_URL (a Redis with the query engine)")
+            raise fail(
+                "--backend redis needs --redis-url or LIBROMIND_REDIS_URL (a Redis with the query engine)"
+            )
         out = run(_evaluate(settings, pairs, tune, threshold, open_deps, quiet=as_json))
         if as_json:
             print(json.dumps(out, default=str))
@@ -203,10 +247,14 @@ def register_eval(app: Any) -> None:
             t = out["tuning"]
             console.print(f"tuned on {t['tune_pairs']} pairs: threshold={t['threshold']} guard={t['guard']}")
         _print_table(console, f"semantic cache ({backend}, threshold={out['threshold']})", out["results"])
+        console.print(
+            f"hit latency breakdown (ms): {out['hit_breakdown_ms']}; load average {out['load_average']}"
+        )
 
 
-async def _evaluate(settings: Any, pairs: list[Pair], tune: bool, threshold: float | None, open_deps: Any,
-                    quiet: bool = False) -> dict[str, Any]:
+async def _evaluate(
+    settings: Any, pairs: list[Pair], tune: bool, threshold: float | None, open_deps: Any, quiet: bool = False
+) -> dict[str, Any]:
     from rich.progress import Progress
 
     from memory.cache import make_cache
@@ -225,8 +273,12 @@ async def _evaluate(settings: Any, pairs: list[Pair], tune: bool, threshold: flo
             sims = [float(x) for x in (vecs_a * vecs_b).sum(axis=1)]
             best = choose(sweep(tune_set, sims))
             guard, threshold = best["config"], best["threshold"]
-            out["tuning"] = {"tune_pairs": len(tune_set), "threshold": threshold, "guard": best["guard"],
-                             "guard_config": dataclasses.asdict(guard)}
+            out["tuning"] = {
+                "tune_pairs": len(tune_set),
+                "threshold": threshold,
+                "guard": best["guard"],
+                "guard_config": dataclasses.asdict(guard),
+            }
         backend = make_cache(settings, deps.db, deps.embedder)
         assert backend is not None
         front = CacheFront(backend, deps.embedder, threshold=threshold, guard=guard)
@@ -236,14 +288,19 @@ async def _evaluate(settings: Any, pairs: list[Pair], tune: bool, threshold: flo
         results: dict[str, dict[str, Any]] = {}
         all_hits: list[bool] = []
         all_lat: list[float] = []
+        parts: dict[str, list[float]] = {"embed": [], "backend": []}
         with Progress(transient=True, disable=quiet) as bar:
             for name, subset in (("tune", tune_set), ("held_out", held)):
                 task = bar.add_task(f"{name} pairs", total=len(subset))
-                hits, lat = await run_pairs(front, subset, progress=lambda t=task: bar.advance(t))
+                hits, lat = await run_pairs(
+                    front, subset, progress=lambda t=task: bar.advance(t), parts=parts
+                )
                 results[name] = score(subset, hits, lat)
                 all_hits += hits
                 all_lat += lat
         results["all"] = score(tune_set + held, all_hits, all_lat)
+        out["hit_breakdown_ms"] = {k: {"p50": _pct(v, 50), "p95": _pct(v, 95)} for k, v in parts.items()}
+        out["load_average"] = _loadavg()
         out["results"] = results
         out["errors"] = front.stats.errors
         await front.aclose()

@@ -51,6 +51,7 @@ async def reindex(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Rebuild the keyword index and re-copy every chunk into a mirroring backend (e.g. OpenSearch)."""
     import numpy as np
 
+    from memory.documents.store import as_array
     from memory.index.base import IndexedChunk
     from tools.deps import current
     from tools.knowledge import get_index
@@ -72,7 +73,7 @@ async def reindex(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                 break
             await index.upsert([
                 IndexedChunk(str(r["id"]), r["doc_id"], r["source"], r["title"], r["section"], r["page"],
-                             r["text"], r["acl"], np.asarray(r["embedding"], dtype=np.float32))
+                             r["text"], r["acl"], as_array(r["embedding"]))
                 for r in rows
             ])
             last = int(rows[-1]["id"])

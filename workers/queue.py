@@ -57,7 +57,7 @@ async def create_job(db: Database, kind: str, payload: dict[str, Any], *, idempo
     """Insert a job row; return (id, created). With a known idempotency key: (existing id, False)."""
     row = await db.fetchrow(
         "INSERT INTO jobs (kind, payload, idempotency_key, status, total, started_at) "
-        "VALUES (%s, %s::jsonb, %s, %s, %s, CASE WHEN %s = 'running' THEN now() END) "
+        "VALUES (%s, %s::jsonb, %s, %s, %s, CASE WHEN %s::text = 'running' THEN now() END) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id::text AS id",
         kind, json.dumps(payload), idempotency_key, status, total, status,
     )

@@ -37,7 +37,8 @@ class Policy(Protocol):
     model: str | None
     llm: LLM | None
 
-    async def route(self, message: str, memo: dict[str, Any], principal: Principal) -> Route: ...
+    async def route(self, message: str, memo: dict[str, Any], principal: Principal, *,
+                    history: list[dict[str, str]] | None = None) -> Route: ...
 
     async def compose(
         self, question: str, focus: str, hits: list[dict[str, Any]], *, writer: Callable[[dict], None] | None = None

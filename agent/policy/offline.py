@@ -70,7 +70,8 @@ class OfflinePolicy:
         self.sentences = SentenceCache(embedder)
 
     # -- routing -------------------------------------------------------------------------------
-    async def route(self, message: str, memo: dict[str, Any], principal: Principal) -> Route:
+    async def route(self, message: str, memo: dict[str, Any], principal: Principal, *,
+                    history: list[dict[str, str]] | None = None) -> Route:
         return await asyncio.to_thread(self.route_sync, message, memo, principal)
 
     def classify(self, text: str) -> tuple[str, float, float]:

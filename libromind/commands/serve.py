@@ -55,10 +55,18 @@ async def prepare(settings: Settings) -> dict[str, object]:
         ) as progress:
             tasks: dict[str, int] = {}
 
-            def report(stage: str, done: int, total: int) -> None:
+            def report(event: dict[str, object]) -> None:
+                stage = str(event.get("stage", "setup")).replace("_", " ")
+                done, total = event.get("done"), event.get("total")
                 if stage not in tasks:
-                    tasks[stage] = progress.add_task(stage, total=total or None)
-                progress.update(tasks[stage], completed=done, total=total or None)
+                    tasks[stage] = progress.add_task(stage, total=None)
+                if isinstance(total, int) and total > 0:
+                    progress.update(tasks[stage], total=total)
+                if isinstance(done, int):
+                    progress.update(tasks[stage], completed=done)
+                if event.get("status") in ("done", "skipped"):
+                    t = progress.tasks[tasks[stage]]
+                    progress.update(tasks[stage], total=t.total or 1, completed=t.total or 1)
 
             summary = await load_demo_data(deps, progress=report)
     summary = dict(summary or {})

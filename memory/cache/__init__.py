@@ -32,8 +32,14 @@ if TYPE_CHECKING:
     from memory.documents.embed import Embedder
 
 __all__ = [
-    "CacheEntry", "SemanticCache", "cache_partition", "make_cache", "make_cache_front",
-    "DEFAULT_THRESHOLD", "DEFAULT_TTL_S", "partition_tag",
+    "CacheEntry",
+    "SemanticCache",
+    "cache_partition",
+    "make_cache",
+    "make_cache_front",
+    "DEFAULT_THRESHOLD",
+    "DEFAULT_TTL_S",
+    "partition_tag",
 ]
 
 # Cosine similarity a cached question must reach, tuned with the guard on the tune half of
@@ -63,8 +69,9 @@ def partition_tag(partition: str) -> str:
     return "p" + hashlib.sha256(partition.encode()).hexdigest()[:32]
 
 
-def make_cache(settings: Settings, db: Database | None, embedder: Embedder | None = None,
-               **kwargs: Any) -> SemanticCache | None:
+def make_cache(
+    settings: Settings, db: Database | None, embedder: Embedder | None = None, **kwargs: Any
+) -> SemanticCache | None:
     """The configured semantic cache backend, or None when ``LIBROMIND_CACHE=off``.
 
     ``pgvector`` uses the ``cache_entries`` table (migration 0040); ``redis`` needs
@@ -89,12 +96,16 @@ def make_cache(settings: Settings, db: Database | None, embedder: Embedder | Non
         from memory.cache.redis import RedisCache
 
         if settings.redis_url is None:
-            raise ValueError("LIBROMIND_CACHE=redis needs LIBROMIND_REDIS_URL (a Redis with the query engine)")
+            raise ValueError(
+                "LIBROMIND_CACHE=redis needs LIBROMIND_REDIS_URL (a Redis with the query engine)"
+            )
         return RedisCache(settings.redis_url.get_secret_value(), embedder=embedder, **kwargs)
     raise ValueError(f"unknown cache backend {kind!r}")
 
 
-def make_cache_front(settings: Settings, db: Database | None, embedder: Embedder, **kwargs: Any) -> CacheFront | None:
+def make_cache_front(
+    settings: Settings, db: Database | None, embedder: Embedder, **kwargs: Any
+) -> CacheFront | None:
     """``make_cache`` wrapped in the :class:`~memory.cache.semantic.CacheFront` ChatService uses."""
     from memory.cache.semantic import CacheFront
 

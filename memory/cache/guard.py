@@ -25,54 +25,143 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GuardConfig", "QuestionFeatures", "features", "guard_allows", "guard_reason", "load_vocab", "pick"]
+__all__ = [
+    "GuardConfig",
+    "QuestionFeatures",
+    "features",
+    "guard_allows",
+    "guard_reason",
+    "load_vocab",
+    "pick",
+]
+
+
+def _w(words: str) -> list[str]:
+    return words.split()
+
 
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’._/+#-]*[A-Za-z0-9+#]|[A-Za-z0-9]")
-_QUOTED_RE = re.compile(r"\"([^\"]{1,200})\"|“([^”]{1,200})”|`([^`]{1,200})`|(?:(?<=\s)|^)'([^']{1,200})'(?=[\s.,;:?!)]|$)")
+_QUOTED_RE = re.compile(
+    r"\"([^\"]{1,200})\"|“([^”]{1,200})”|`([^`]{1,200})`|(?:(?<=\s)|^)'([^']{1,200})'(?=[\s.,;:?!)]|$)"
+)
 _SENT_START_RE = re.compile(r"(?:^|[.!?:;]\s+|\n)\s*[\"'“(]*([A-Za-z][\w'’-]*)")
 
 NEGATIONS = frozenset(
-    "not no never none nothing nobody nowhere neither nor without cannot cant dont doesnt didnt isnt "
-    "arent wasnt werent wont wouldnt shouldnt couldnt mustnt neednt hasnt havent hadnt aint".split()
+    _w(
+        "not no never none nothing nobody nowhere neither nor without cannot cant dont doesnt didnt "
+        "isnt arent wasnt werent wont wouldnt shouldnt couldnt mustnt neednt hasnt havent hadnt "
+        "aint"
+    )
 )
 _NUMBER_WORDS = {
     w: str(i)
     for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen twenty".split()
+        _w(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+            "fifteen sixteen seventeen eighteen nineteen twenty"
+        )
     )
 }
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
-                      "once": "1x", "twice": "2x", "single": "1", "double": "2x", "half": "0.5"})
+_NUMBER_WORDS.update(
+    {
+        "thirty": "30",
+        "forty": "40",
+        "fifty": "50",
+        "hundred": "100",
+        "thousand": "1000",
+        "once": "1x",
+        "twice": "2x",
+        "single": "1",
+        "double": "2x",
+        "half": "0.5",
+    }
+)
 _ORDINALS = {
     w: f"#{i}"
-    for i, w in enumerate(
-        "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split()
-    )
+    for i, w in enumerate(_w("zeroth first second third fourth fifth sixth seventh eighth ninth tenth"))
 }
 _ORDINALS.update({"last": "#last", "latest": "#last", "final": "#last"})
 _ORDINAL_DIGITS_RE = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 
 # Pairs of words whose swap flips an answer; each word maps to its pair's key and side.
 _POLAR_PAIRS = [
-    ("before", "after"), ("pre", "post"), ("earlier", "later"), ("earliest", "latest"),
-    ("more", "less"), ("more", "fewer"), ("most", "least"), ("max", "min"), ("maximum", "minimum"),
-    ("above", "below"), ("over", "under"), ("higher", "lower"), ("highest", "lowest"),
-    ("increase", "decrease"), ("enable", "disable"), ("enabled", "disabled"), ("allow", "deny"),
-    ("allowed", "forbidden"), ("include", "exclude"), ("included", "excluded"), ("add", "remove"),
-    ("install", "uninstall"), ("import", "export"), ("upload", "download"),
-    ("start", "stop"), ("open", "close"), ("opened", "closed"), ("on", "off"), ("in", "out"),
-    ("inside", "outside"), ("internal", "external"), ("input", "output"), ("client", "server"),
-    ("send", "receive"), ("sent", "received"), ("cheapest", "expensive"), ("cheap", "expensive"),
-    ("cheaper", "pricier"), ("new", "used"), ("new", "old"), ("newest", "oldest"), ("big", "small"),
-    ("large", "small"), ("long", "short"), ("longest", "shortest"), ("hardcover", "paperback"),
-    ("hardback", "paperback"), ("ebook", "paperback"), ("ebook", "hardcover"), ("fiction", "nonfiction"),
-    ("domestic", "international"), ("preserve", "delete"), ("preserved", "deleted"),
-    ("keep", "delete"), ("kept", "deleted"), ("static", "dynamic"), ("statically", "dynamically"),
-    ("static", "shared"), ("direct", "indirect"), ("directly", "indirectly"), ("native", "foreign"), ("true", "false"), ("yes", "no"), ("success", "failure"),
-    ("required", "optional"), ("mandatory", "optional"), ("must", "may"), ("always", "sometimes"),
-    ("public", "private"), ("read", "write"), ("encrypt", "decrypt"), ("upgrade", "downgrade"),
-    ("source", "binary"), ("left", "right"), ("top", "bottom"), ("first", "last"), ("inbound", "outbound"),
+    ("before", "after"),
+    ("pre", "post"),
+    ("earlier", "later"),
+    ("earliest", "latest"),
+    ("more", "less"),
+    ("more", "fewer"),
+    ("most", "least"),
+    ("max", "min"),
+    ("maximum", "minimum"),
+    ("above", "below"),
+    ("over", "under"),
+    ("higher", "lower"),
+    ("highest", "lowest"),
+    ("increase", "decrease"),
+    ("enable", "disable"),
+    ("enabled", "disabled"),
+    ("allow", "deny"),
+    ("allowed", "forbidden"),
+    ("include", "exclude"),
+    ("included", "excluded"),
+    ("add", "remove"),
+    ("install", "uninstall"),
+    ("import", "export"),
+    ("upload", "download"),
+    ("start", "stop"),
+    ("open", "close"),
+    ("opened", "closed"),
+    ("on", "off"),
+    ("in", "out"),
+    ("inside", "outside"),
+    ("internal", "external"),
+    ("input", "output"),
+    ("client", "server"),
+    ("send", "receive"),
+    ("sent", "received"),
+    ("cheapest", "expensive"),
+    ("cheap", "expensive"),
+    ("cheaper", "pricier"),
+    ("new", "used"),
+    ("new", "old"),
+    ("newest", "oldest"),
+    ("big", "small"),
+    ("large", "small"),
+    ("long", "short"),
+    ("longest", "shortest"),
+    ("hardcover", "paperback"),
+    ("hardback", "paperback"),
+    ("ebook", "paperback"),
+    ("ebook", "hardcover"),
+    ("fiction", "nonfiction"),
+    ("domestic", "international"),
+    ("preserve", "delete"),
+    ("preserved", "deleted"),
+    ("keep", "delete"),
+    ("kept", "deleted"),
+    ("static", "dynamic"),
+    ("statically", "dynamically"),
+    ("static", "shared"),
+    ("direct", "indirect"),
+    ("directly", "indirectly"),
+    ("native", "foreign"),
+    ("true", "false"),
+    ("yes", "no"),
+    ("success", "failure"),
+    ("required", "optional"),
+    ("mandatory", "optional"),
+    ("must", "may"),
+    ("always", "sometimes"),
+    ("public", "private"),
+    ("read", "write"),
+    ("encrypt", "decrypt"),
+    ("upgrade", "downgrade"),
+    ("source", "binary"),
+    ("left", "right"),
+    ("top", "bottom"),
+    ("first", "last"),
+    ("inbound", "outbound"),
 ]
 _OPPOSITES: dict[str, set[str]] = {}
 for _a, _b in _POLAR_PAIRS:
@@ -83,25 +172,30 @@ for _a, _b in _POLAR_PAIRS:
 # ("What year was X published?" vs "How much does X cost?"); words of one intent are also treated
 # as synonyms by the minimal-edit rule ("Who wrote X?" vs "Author of X?").
 INTENTS: dict[str, frozenset[str]] = {
-    "price": frozenset("price prices priced cost costs much charge pay".split()),
-    "date": frozenset("year when date released release came come".split()),
-    "author": frozenset("author authors wrote written writer authored penned".split()),
-    "publisher": frozenset("publisher publishers publishes".split()),
-    "availability": frozenset("stock stocked available availability carry sell buy purchase catalog copies have get".split()),
-    "recommend": frozenset("similar like recommend recommendation recommendations suggest alike".split()),
-    "length": frozenset("pages length long".split()),
+    "price": frozenset(["price", "prices", "priced", "cost", "costs", "much", "charge", "pay"]),
+    "date": frozenset(["year", "when", "date", "released", "release", "came", "come"]),
+    "author": frozenset(_w("author authors wrote write writes written writer authored penned")),
+    "publisher": frozenset(["publisher", "publishers", "publishes"]),
+    "availability": frozenset(
+        _w("stock stocked available availability carry sell buy purchase catalog copies have get")
+    ),
+    "recommend": frozenset(_w("similar like recommend recommendation recommendations suggest alike")),
+    "length": frozenset(["pages", "length", "long"]),
 }
 _INTENT_OF: dict[str, set[str]] = {}
 for _k, _ws in INTENTS.items():
-    for _w in _ws:
-        _INTENT_OF.setdefault(_w, set()).add(_k)
+    for _word in _ws:
+        _INTENT_OF.setdefault(_word, set()).add(_k)
 
 # Words that start questions and are capitalised for grammar, never names.
 _FUNCTION_WORDS = frozenset(
-    "a an the i im i'm ive id my me we our you your he she it its they them their this that these those "
-    "what which who whom whose when where why how is are was were be been am do does did can could "
-    "would should shall will may might must has have had if then so and or but of to in on at by for "
-    "with from about as into any some all each every there here please hi hello hey thanks ok okay".split()
+    _w(
+        "a an the i im i'm ive id my me we our you your he she it its they them their this that "
+        "these those what which who whom whose when where why how is are was were be been am do "
+        "does did can could would should shall will may might must has have had if then so and or "
+        "but of to in on at by for with from about as into any some all each every there here "
+        "please hi hello hey thanks ok okay"
+    )
 )
 _DIGIT_STRIP = "$€£¥%,.;:!?()[]{}\"'"
 
@@ -252,8 +346,14 @@ def features(question: str, vocab: frozenset[str] | None = None) -> QuestionFeat
         elif alpha.isalpha() and len(alpha) >= 4 and not _is_common(alpha, vocab):
             rare.add(alpha)
     return QuestionFeatures(
-        negated=negated, numbers=frozenset(numbers), quoted=quoted, polar=frozenset(polar),
-        names=frozenset(names), identifiers=frozenset(idents), rare=frozenset(rare), words=frozenset(words),
+        negated=negated,
+        numbers=frozenset(numbers),
+        quoted=quoted,
+        polar=frozenset(polar),
+        names=frozenset(names),
+        identifiers=frozenset(idents),
+        rare=frozenset(rare),
+        words=frozenset(words),
         text=" ".join(re.sub(r"[\"“”`']", " ", text.lower()).split()),
         intents=frozenset(k for w in words for k in _INTENT_OF.get(w, ())),
         tokens=_tokens(text),
@@ -271,6 +371,10 @@ def _tokens(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for w in re.findall(r"[\w'’./+#-]+", text):
         t = _norm(w).strip(".-'")
+        if t == "cannot":
+            t = "can not"
+        elif t.endswith("n't") and len(t) > 3:
+            t = {"ca": "can", "wo": "will", "sha": "shall"}.get(t[:-3], t[:-3]) + " not"
         for c, rep in _CONTRACTIONS.items():
             if t.endswith(c) and len(t) > len(c):
                 t = t[: -len(c)] + rep
@@ -293,7 +397,9 @@ def guard_reason(
     if config.numbers and fa.numbers != fb.numbers:
         return "numbers"
     # A quoted string must appear (quoted or not) in the other question.
-    if config.quoted and (any(q not in fb.text for q in fa.quoted) or any(q not in fa.text for q in fb.quoted)):
+    if config.quoted and (
+        any(q not in fb.text for q in fa.quoted) or any(q not in fa.text for q in fb.quoted)
+    ):
         return "quoted"
     if config.polar == "equal" and fa.polar != fb.polar:
         return "polar"
@@ -325,20 +431,22 @@ def guard_reason(
 
 # Tokens whose addition, removal or swap never changes a question's meaning.
 _TRIVIAL = frozenset(
-    "a an the please do does did is are was were be can could would will i me my you your we us our "
-    "any some there here just also it its this that".split()
+    _w(
+        "a an the please do does did is are was were be can could would will i me my you your we us "
+        "our any some there here just also it its this that"
+    )
 )
 
 
 # Words that can accompany a synonym swap without changing the question ("author of").
-_FILLER = frozenset("of for by who what which whom how to in from".split())
+_FILLER = frozenset(["of", "for", "by", "who", "what", "which", "whom", "how", "to", "in", "from"])
 
 
 def _same_word(x: str, y: str) -> bool:
     if x == y:
         return True
     n = min(len(x), len(y))
-    return n >= 5 and x[:n - 1] == y[:n - 1] and abs(len(x) - len(y)) <= 3
+    return n >= 5 and x[: n - 1] == y[: n - 1] and abs(len(x) - len(y)) <= 3
 
 
 def _minimal_edit(ta: tuple[str, ...], tb: tuple[str, ...], ratio: float, max_changed: int) -> bool:
@@ -363,20 +471,23 @@ def _minimal_edit(ta: tuple[str, ...], tb: tuple[str, ...], ratio: float, max_ch
     cb2 = [w for w in cb if not any(_same_word(w, v) for v in ca)]
     if not ca2 and not cb2:
         return False
-    # words of one shared intent are synonyms here (wrote ~ author, price ~ cost)
+    # words of one shared intent are synonyms here (wrote ~ author, price ~ cost); once a content
+    # change is explained that way (or by inflection), filler words around it do not count
     shared = {k for w in ca2 for k in _INTENT_OF.get(w, ())} & {k for w in cb2 for k in _INTENT_OF.get(w, ())}
-    if shared and all(_INTENT_OF.get(w, set()) & shared or w in _FILLER for w in ca2 + cb2):
+    explained = bool(shared) or len(ca2) < len(ca) or len(cb2) < len(cb)
+    unexplained = [w for w in ca2 + cb2 if not (_INTENT_OF.get(w, set()) & shared) and w not in _FILLER]
+    if explained and not unexplained:
         return False
     return len(changed_a) <= max_changed and len(changed_b) <= max_changed
 
 
-def guard_allows(a: str | QuestionFeatures, b: str | QuestionFeatures, config: GuardConfig | None = None) -> bool:
+def guard_allows(
+    a: str | QuestionFeatures, b: str | QuestionFeatures, config: GuardConfig | None = None
+) -> bool:
     return guard_reason(a, b, config) is None
 
 
-def pick(
-    candidates: list[tuple[str, Any]], question: str, config: GuardConfig | None = None
-) -> Any | None:
+def pick(candidates: list[tuple[str, Any]], question: str, config: GuardConfig | None = None) -> Any | None:
     """The first ``(cached_question, item)`` whose question the guard accepts for ``question``."""
     if not candidates:
         return None

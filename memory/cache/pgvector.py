@@ -31,7 +31,11 @@ class PgVectorCache:
     name = "pgvector"
 
     def __init__(
-        self, db: Database, *, threshold: float | None = None, guard: GuardConfig | None = None,
+        self,
+        db: Database,
+        *,
+        threshold: float | None = None,
+        guard: GuardConfig | None = None,
         candidates: int = DEFAULT_CANDIDATES,
     ) -> None:
         from memory.cache import DEFAULT_THRESHOLD
@@ -53,13 +57,20 @@ class PgVectorCache:
                 "ORDER BY embedding <=> %s LIMIT %s",
                 (np.asarray(vector, dtype=np.float32), partition, np.asarray(vector, dtype=np.float32), k),
             )
-            rows = await cur.fetchall()
+            rows: list[dict[str, Any]] = await cur.fetchall()  # type: ignore[assignment]
         out = []
         for r in rows:
             if float(r["similarity"]) < min_similarity:
                 continue
-            out.append(CacheEntry(entry_id=r["id"], question=r["question"], reply=r["reply"],
-                                  similarity=float(r["similarity"]), chunk_ids=list(r["chunk_ids"])))
+            out.append(
+                CacheEntry(
+                    entry_id=r["id"],
+                    question=r["question"],
+                    reply=r["reply"],
+                    similarity=float(r["similarity"]),
+                    chunk_ids=list(r["chunk_ids"]),
+                )
+            )
         out.sort(key=lambda e: -e.similarity)  # relaxed_order may return slightly out of order
         return out
 
@@ -73,8 +84,13 @@ class PgVectorCache:
         return entry
 
     async def store(
-        self, vector: np.ndarray, question: str, partition: str, reply: dict[str, Any],
-        chunk_ids: Sequence[str], ttl_s: int,
+        self,
+        vector: np.ndarray,
+        question: str,
+        partition: str,
+        reply: dict[str, Any],
+        chunk_ids: Sequence[str],
+        ttl_s: int,
     ) -> str:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
@@ -82,8 +98,13 @@ class PgVectorCache:
         await self.db.execute(
             "INSERT INTO cache_entries (id, partition, question, embedding, reply, chunk_ids, expires_at) "
             "VALUES (%s, %s, %s, %s, %s::jsonb, %s, now() + make_interval(secs => %s))",
-            entry_id, partition, question, np.asarray(vector, dtype=np.float32), json.dumps(reply),
-            [str(c) for c in chunk_ids], float(ttl_s),
+            entry_id,
+            partition,
+            question,
+            np.asarray(vector, dtype=np.float32),
+            json.dumps(reply),
+            [str(c) for c in chunk_ids],
+            float(ttl_s),
         )
         return entry_id
 
@@ -91,7 +112,9 @@ class PgVectorCache:
         ids = [str(c) for c in chunk_ids]
         if not ids:
             return 0
-        rows = await self.db.fetch("DELETE FROM cache_entries WHERE chunk_ids && %s::text[] RETURNING id", ids)
+        rows = await self.db.fetch(
+            "DELETE FROM cache_entries WHERE chunk_ids && %s::text[] RETURNING id", ids
+        )
         if rows:
             log.info("cache: invalidated %d entries citing %d changed chunks", len(rows), len(ids))
         return len(rows)

@@ -77,8 +77,14 @@ class RedisCache:
     name = "redis"
 
     def __init__(
-        self, redis_url: str, *, index_name: str = DEFAULT_INDEX, embedder: Embedder | None = None,
-        threshold: float | None = None, guard: GuardConfig | None = None, candidates: int = 4,
+        self,
+        redis_url: str,
+        *,
+        index_name: str = DEFAULT_INDEX,
+        embedder: Embedder | None = None,
+        threshold: float | None = None,
+        guard: GuardConfig | None = None,
+        candidates: int = 4,
         overwrite: bool = False,
     ) -> None:
         from memory.cache import DEFAULT_THRESHOLD
@@ -103,7 +109,9 @@ class RedisCache:
     def semantic_cache(self) -> RedisVLSemanticCache:
         return self._cache
 
-    async def search(self, vector: np.ndarray, partition: str, k: int, min_similarity: float) -> list[CacheEntry]:
+    async def search(
+        self, vector: np.ndarray, partition: str, k: int, min_similarity: float
+    ) -> list[CacheEntry]:
         hits = await self._cache.acheck(
             vector=[float(x) for x in np.asarray(vector, dtype=np.float32)],
             num_results=k,
@@ -117,10 +125,15 @@ class RedisCache:
                 reply = json.loads(h["response"])
             except (TypeError, ValueError):
                 continue
-            out.append(CacheEntry(
-                entry_id=h["key"], question=h["prompt"], reply=reply,
-                similarity=1.0 - float(h["vector_distance"]), chunk_ids=list(meta.get("chunk_ids", [])),
-            ))
+            out.append(
+                CacheEntry(
+                    entry_id=h["key"],
+                    question=h["prompt"],
+                    reply=reply,
+                    similarity=1.0 - float(h["vector_distance"]),
+                    chunk_ids=list(meta.get("chunk_ids", [])),
+                )
+            )
         out.sort(key=lambda e: -e.similarity)
         return out
 
@@ -133,8 +146,13 @@ class RedisCache:
         return entry
 
     async def store(
-        self, vector: np.ndarray, question: str, partition: str, reply: dict[str, Any],
-        chunk_ids: Sequence[str], ttl_s: int,
+        self,
+        vector: np.ndarray,
+        question: str,
+        partition: str,
+        reply: dict[str, Any],
+        chunk_ids: Sequence[str],
+        ttl_s: int,
     ) -> str:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
@@ -162,8 +180,9 @@ class RedisCache:
         for i in range(0, len(tags), 200):
             expr = Tag("chunk_tags") == tags[i : i + 200]
             while True:
-                rows = await index.query(FilterQuery(filter_expression=expr, return_fields=["entry_id"],
-                                                     num_results=500))
+                rows = await index.query(
+                    FilterQuery(filter_expression=expr, return_fields=["entry_id"], num_results=500)
+                )
                 keys = [r["id"] for r in rows]
                 if not keys:
                     break

@@ -81,8 +81,14 @@ class CacheFront:
     """Embed + partition + backend lookup + guard, with counters; shared by all callers."""
 
     def __init__(
-        self, backend: SemanticCache, embedder: Embedder, *, ttl_s: int = DEFAULT_TTL_S,
-        threshold: float | None = None, guard: GuardConfig | None = None, vector_cache_size: int = 1024,
+        self,
+        backend: SemanticCache,
+        embedder: Embedder,
+        *,
+        ttl_s: int = DEFAULT_TTL_S,
+        threshold: float | None = None,
+        guard: GuardConfig | None = None,
+        vector_cache_size: int = 1024,
     ) -> None:
         self.backend = backend
         self.embedder = embedder
@@ -116,13 +122,19 @@ class CacheFront:
         return vec
 
     @staticmethod
-    def partition(scopes: Iterable[str], versions: CacheVersions | Sequence[Any] | Mapping[str, Any] | None) -> str:
+    def partition(
+        scopes: Iterable[str], versions: CacheVersions | Sequence[Any] | Mapping[str, Any] | None
+    ) -> str:
         v = CacheVersions.of(versions)
         return cache_partition(scopes, v.corpus, v.catalog)
 
     async def lookup(
-        self, question: str, scopes: Iterable[str],
-        versions: CacheVersions | Sequence[Any] | Mapping[str, Any] | None, *, vector: np.ndarray | None = None,
+        self,
+        question: str,
+        scopes: Iterable[str],
+        versions: CacheVersions | Sequence[Any] | Mapping[str, Any] | None,
+        *,
+        vector: np.ndarray | None = None,
     ) -> CacheEntry | None:
         """The cached reply for ``question`` in the principal's partition, or None (a miss)."""
         t0 = time.perf_counter()
@@ -148,9 +160,14 @@ class CacheFront:
         return entry
 
     async def store(
-        self, question: str, scopes: Iterable[str],
+        self,
+        question: str,
+        scopes: Iterable[str],
         versions: CacheVersions | Sequence[Any] | Mapping[str, Any] | None,
-        reply: dict[str, Any], chunk_ids: Sequence[str], *, vector: np.ndarray | None = None,
+        reply: dict[str, Any],
+        chunk_ids: Sequence[str],
+        *,
+        vector: np.ndarray | None = None,
         ttl_s: int | None = None,
     ) -> str | None:
         """Cache a user-independent grounded reply; returns the entry id (None when not stored)."""
@@ -161,8 +178,9 @@ class CacheFront:
         partition = self.partition(scopes, versions)
         try:
             vec = vector if vector is not None else await self.embed(q)
-            entry_id = await self.backend.store(vec, q, partition, reply, [str(c) for c in chunk_ids],
-                                                ttl_s or self.ttl_s)
+            entry_id = await self.backend.store(
+                vec, q, partition, reply, [str(c) for c in chunk_ids], ttl_s or self.ttl_s
+            )
         except Exception:
             self.stats.errors += 1
             log.warning("semantic cache store failed (%s)", self.name, exc_info=True)

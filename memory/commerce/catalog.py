@@ -31,13 +31,19 @@ DEMO_NOTE = "Prices and stock are generated demo values (the Book-Crossing data 
 _ISBN_CHARS = re.compile(r"[\s\-\u2010-\u2015]")
 
 
+_W10 = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+_W13 = (1, 3, 1, 3, 1, 3, 1, 3, 1, 3, 1, 3)
+_RE10 = re.compile(r"[0-9]{9}[0-9X]")
+_RE13 = re.compile(r"97[89][0-9]{10}")
+
+
 def _check10(d9: str) -> str:
-    r = (11 - sum((10 - i) * int(c) for i, c in enumerate(d9)) % 11) % 11
-    return "X" if r == 10 else str(r)
+    r = (11 - (sum(map(int.__mul__, _W10, d9.encode())) - 48 * 54) % 11) % 11
+    return "X" if r == 10 else chr(48 + r)
 
 
 def _check13(d12: str) -> str:
-    return str((10 - sum((1 if i % 2 == 0 else 3) * int(c) for i, c in enumerate(d12)) % 10) % 10)
+    return chr(48 + (10 - (sum(map(int.__mul__, _W13, d12.encode())) - 48 * 24) % 10) % 10)
 
 
 def normalize_isbn(raw: object) -> str:
@@ -47,12 +53,12 @@ def normalize_isbn(raw: object) -> str:
         s = s[4:].lstrip(":")
     if not s:
         raise BadRequest("An ISBN is required.", code="bad_isbn")
-    if re.fullmatch(r"[0-9]{9}[0-9X]", s):
+    if _RE10.fullmatch(s):
         if _check10(s[:9]) != s[9]:
             raise BadRequest(f"ISBN {raw} has a bad check digit.", code="bad_isbn")
         d12 = "978" + s[:9]
         return d12 + _check13(d12)
-    if re.fullmatch(r"97[89][0-9]{10}", s):
+    if _RE13.fullmatch(s):
         if _check13(s[:12]) != s[12]:
             raise BadRequest(f"ISBN {raw} has a bad check digit.", code="bad_isbn")
         return s

@@ -29,8 +29,8 @@ from memory.commerce import BadRequest
 from memory.commerce.catalog import isbn13_to_10, normalize_isbn
 
 __all__ = [
-    "Format", "ImportReport", "Progress", "clean_text", "demo_price_stock", "detect_format",
-    "import_books", "import_ratings", "refresh_stats",
+    "Format", "ImportReport", "Progress", "clean_text", "demo_price_stock", "detect_format", "import_books",
+    "open_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ BATCH = 20_000
 MAX_EXAMPLES = 100
 BX_BOOK_COLS = 8
 
-_WS = re.compile(r"\s+")
+_THIS_YEAR = date.today().year
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -83,7 +83,9 @@ def clean_text(value: Any, repaired: Counter[str] | None = None) -> str:
     """Decode HTML entities, repair UTF-8-read-as-Latin-1, drop control chars and stray quotes."""
     if value is None:
         return ""
-    s = str(value)
+    s = value if isinstance(value, str) else str(value)
+    if s.isascii() and s.isprintable() and "&" not in s and '"' not in s and "  " not in s:
+        return s.strip()
     if "&" in s:
         for _ in range(2):
             t = html.unescape(s)
@@ -100,7 +102,9 @@ def clean_text(value: Any, repaired: Counter[str] | None = None) -> str:
             s = t
         except (UnicodeEncodeError, UnicodeDecodeError):
             pass
-    s = _WS.sub(" ", _CTRL.sub(" ", s)).strip()
+    if not s.isprintable():
+        s = _CTRL.sub(" ", s)
+    s = " ".join(s.split())
     if s.count('"') % 2 == 1:
         if s.endswith('"'):
             s = s[:-1].rstrip()
@@ -157,7 +161,7 @@ def _clean(raw: dict[str, Any], report: ImportReport, line: int, lenient: bool) 
         except ValueError:
             report.reject(line, isbn_raw, "bad year")
             return None
-        if year == 0 or year > date.today().year or year < 1000:
+        if year == 0 or year > _THIS_YEAR or year < 1000:
             if not lenient:
                 report.reject(line, isbn_raw, "year 0 or in the future" if year >= 0 else "bad year")
                 return None
@@ -196,12 +200,13 @@ def _clean(raw: dict[str, Any], report: ImportReport, line: int, lenient: bool) 
     return (
         line, isbn13, isbn13_to_10(isbn13), title[:1000], clean_text(raw.get("author"), report.repaired)[:500],
         year, clean_text(raw.get("publisher"), report.repaired)[:500],
-        clean_text(raw.get("description"))[:20000], json.dumps(_genres(raw.get("genres"))),
+        clean_text(raw.get("description"))[:20000],
+        json.dumps(_genres(raw["genres"])) if raw.get("genres") else "[]",
         price, stock, cover, demo,
     )
 
 
-def _open_text(path: Path, encoding: str) -> io.TextIOBase:
+def open_text(path: Path, encoding: str) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, newline="")  # type: ignore[return-value]
     return open(path, encoding=encoding, newline="")  # noqa: SIM115
@@ -211,7 +216,7 @@ def detect_format(path: Path) -> Literal["csv", "jsonl", "bx"]:
     name = path.name.lower().removesuffix(".gz")
     if name.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
-    with _open_text(path, "latin-1") as fh:
+    with open_text(path, "latin-1") as fh:
         head = fh.readline()
     if '"Book-Title"' in head or '"Book-Rating"' in head or head.startswith('"User-ID"'):
         return "bx"
@@ -224,7 +229,7 @@ def _bx_reader(fh: io.TextIOBase) -> Iterator[list[str]]:
 
 def _records(path: Path, fmt: str, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
     if fmt == "bx":
-        with _open_text(path, "latin-1") as fh:
+        with open_text(path, "latin-1") as fh:
             rows = _bx_reader(fh)
             next(rows, None)
             for n, row in enumerate(rows, start=2):
@@ -240,7 +245,7 @@ def _records(path: Path, fmt: str, report: ImportReport) -> Iterator[tuple[int, 
                     "cover_url": row[7] or row[6] or row[5],
                 }
     elif fmt == "csv":
-        with _open_text(path, "utf-8-sig") as fh:
+        with open_text(path, "utf-8-sig") as fh:
             sample = fh.read(4096)
             fh.seek(0)
             try:
@@ -257,7 +262,7 @@ def _records(path: Path, fmt: str, report: ImportReport) -> Iterator[tuple[int, 
                     continue
                 yield n, rec
     else:
-        with _open_text(path, "utf-8-sig") as fh:
+        with open_text(path, "utf-8-sig") as fh:
             for n, text in enumerate(fh, start=1):
                 if not text.strip():
                     continue
@@ -343,6 +348,21 @@ FROM up
 """
 
 
+# Must match memory/migrations/0020_commerce.sql exactly.
+_TRGM_INDEXES = (
+    ("books_title_trgm", "CREATE INDEX IF NOT EXISTS books_title_trgm ON books USING gin (title gin_trgm_ops)"),
+    ("books_author_trgm", "CREATE INDEX IF NOT EXISTS books_author_trgm ON books USING gin (author gin_trgm_ops)"),
+)
+
+
+async def _bulk_mode(conn: Any) -> bool:
+    cur = await conn.execute(
+        "SELECT (SELECT count(*) FROM stage_books) AS staged, (SELECT count(*) FROM books) AS existing"
+    )
+    row = await cur.fetchone()
+    return int(row["staged"]) >= 20_000 and int(row["existing"]) * 4 < int(row["staged"])
+
+
 async def import_books(
     db: Any, path: Path | str, fmt: Format = "auto", *, progress: Progress | None = None,
     source: str | None = None, expected_rows: int = 0,
@@ -355,6 +375,7 @@ async def import_books(
     report = ImportReport(kind="books", format=real)
     t0 = time.perf_counter()
     lenient = real == "bx"
+    timings: dict[str, float] = {}
 
     def rows() -> Iterator[tuple]:
         for n, rec in _records(path, real, report):
@@ -364,6 +385,7 @@ async def import_books(
                 yield out
 
     async with db.pool.connection() as conn, conn.transaction():
+        await conn.execute("SET LOCAL work_mem = '64MB'")
         await conn.execute(_STAGE_BOOKS)
         await _copy_in_thread(
             conn,
@@ -372,6 +394,11 @@ async def import_books(
             _chunks(rows(), report), progress, "books", expected_rows,
         )
         await conn.execute("ANALYZE stage_books")
+        timings["copy"] = time.perf_counter() - t0
+        bulk = await _bulk_mode(conn)
+        if bulk:  # first load: build the trigram indexes once instead of maintaining them per row
+            for name, _ in _TRGM_INDEXES:
+                await conn.execute(f"DROP INDEX IF EXISTS {name}")
         # Stale embeddings: the embedded text (title, author, publisher) changed.
         await conn.execute(
             "DELETE FROM book_embeddings e USING stage_books s, books b"
@@ -380,6 +407,13 @@ async def import_books(
         )
         cur = await conn.execute(_UPSERT_BOOKS, {"source": source or real})
         counts = await cur.fetchone()
+        timings["upsert"] = time.perf_counter() - t0 - timings["copy"]
+        if bulk:
+            await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for _, ddl in _TRGM_INDEXES:
+                await conn.execute(ddl)
+            timings["index"] = time.perf_counter() - t0 - timings["copy"] - timings["upsert"]
+    log.info("catalog import phases (s): %s", {k: round(v, 2) for k, v in timings.items()})
     report.inserted, report.updated = int(counts["inserted"]), int(counts["updated"])
     distinct = int(counts["distinct_rows"])
     accepted = report.read - report.rejected
@@ -391,95 +425,3 @@ async def import_books(
         progress("books", report.read, report.read)
     log.info("catalog import: %s", {k: v for k, v in report.to_dict().items() if k != "examples"})
     return report
-
-
-def _rating_rows(path: Path, report: ImportReport) -> Iterator[tuple]:
-    bx = detect_format(path) == "bx"
-    with _open_text(path, "latin-1" if bx else "utf-8-sig") as fh:
-        if path.name.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson")):
-            it: Iterator[tuple[int, Any, Any, Any]] = (
-                (n, r.get("user_id"), r.get("isbn"), r.get("rating"))
-                for n, r in ((n, json.loads(t)) for n, t in enumerate(fh, 1) if t.strip())
-            )
-        else:
-            reader = _bx_reader(fh) if bx else csv.reader(fh)
-            next(reader, None)
-            it = ((n, *(row + [None, None, None])[:3]) for n, row in enumerate(reader, start=2))
-        cache: dict[str, str | None] = {}
-        for n, user, isbn, rating in it:
-            report.read += 1
-            raw = str(isbn or "").strip()
-            isbn13 = cache.get(raw, "")
-            if isbn13 == "":
-                try:
-                    isbn13 = normalize_isbn(raw)
-                except BadRequest:
-                    isbn13 = None
-                if len(cache) < 500_000:
-                    cache[raw] = isbn13
-            if isbn13 is None:
-                report.reject(n, raw, "invalid ISBN")
-                continue
-            try:
-                uid, r = int(str(user)), int(str(rating))
-            except ValueError:
-                report.reject(n, raw, "bad user id or rating")
-                continue
-            if not 0 <= r <= 10:
-                report.reject(n, raw, "rating out of range 0-10")
-                continue
-            yield (n, uid, isbn13, r)
-
-
-async def import_ratings(db: Any, path: Path | str, *, progress: Progress | None = None,
-                         expected_rows: int = 0) -> ImportReport:
-    """Stream ratings (user, ISBN, 0-10; 0 = implicit) into ``ratings``; unknown books are skipped."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadRequest(f"No such file: {path}")
-    report = ImportReport(kind="ratings", format=detect_format(path))
-    t0 = time.perf_counter()
-    async with db.pool.connection() as conn, conn.transaction():
-        await conn.execute(
-            "CREATE TEMP TABLE stage_ratings (seq int, user_id int, isbn13 text, rating smallint) ON COMMIT DROP"
-        )
-        await _copy_in_thread(
-            conn, "COPY stage_ratings (seq, user_id, isbn13, rating) FROM STDIN",
-            _chunks(_rating_rows(path, report), report), progress, "ratings", expected_rows,
-        )
-        cur = await conn.execute(
-            "WITH src AS (SELECT DISTINCT ON (s.user_id, s.isbn13) s.user_id, s.isbn13, s.rating"
-            "  FROM stage_ratings s JOIN books b ON b.isbn13 = s.isbn13"
-            "  ORDER BY s.user_id, s.isbn13, s.seq DESC),"
-            " up AS (INSERT INTO ratings AS r (user_id, isbn13, rating) SELECT * FROM src"
-            "  ON CONFLICT (user_id, isbn13) DO UPDATE SET rating = excluded.rating"
-            "  WHERE r.rating <> excluded.rating RETURNING (xmax = 0) AS inserted)"
-            " SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted)"
-            " AS updated, (SELECT count(*) FROM src) AS matched, (SELECT count(*) FROM stage_ratings) AS staged"
-            " FROM up"
-        )
-        c = await cur.fetchone()
-        await refresh_stats(conn)
-    report.inserted, report.updated = int(c["inserted"]), int(c["updated"])
-    unknown = int(c["staged"]) - int(c["matched"])
-    if unknown:
-        report.reasons["ISBN not in catalog (or duplicate)"] += unknown
-        report.rejected += unknown
-    report.unchanged = int(c["matched"]) - report.inserted - report.updated
-    report.seconds = time.perf_counter() - t0
-    if progress:
-        progress("ratings", report.read, report.read)
-    return report
-
-
-async def refresh_stats(conn: Any) -> None:
-    """Recompute book_stats (rating counts and averages) from ratings."""
-    await conn.execute(
-        "INSERT INTO book_stats AS s (isbn13, rating_count, explicit_count, rating_avg)"
-        " SELECT isbn13, count(*), count(*) FILTER (WHERE rating > 0), avg(rating) FILTER (WHERE rating > 0)"
-        " FROM ratings GROUP BY isbn13"
-        " ON CONFLICT (isbn13) DO UPDATE SET rating_count = excluded.rating_count,"
-        " explicit_count = excluded.explicit_count, rating_avg = excluded.rating_avg"
-        " WHERE (s.rating_count, s.explicit_count, s.rating_avg) IS DISTINCT FROM"
-        " (excluded.rating_count, excluded.explicit_count, excluded.rating_avg)"
-    )

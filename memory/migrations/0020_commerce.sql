@@ -23,7 +23,6 @@ CREATE TABLE IF NOT EXISTS books (
 
 CREATE INDEX IF NOT EXISTS books_title_trgm ON books USING gin (title gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS books_author_trgm ON books USING gin (author gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS books_publisher_trgm ON books USING gin (publisher gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS books_price ON books (price_cents);
 CREATE INDEX IF NOT EXISTS books_year ON books (year);
 

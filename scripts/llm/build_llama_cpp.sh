@@ -39,7 +39,9 @@ if [[ "$installed" == "$LLAMA_CPP_PYTHON_VERSION" ]]; then
 fi
 
 DEFAULT_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
-DEFAULT_CMAKE_ARGS+=" -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
+# Text-only: skip the multimodal (mtmd/llava) library, ~30% of the build; it is loaded lazily
+# only by the vision chat handlers, which we do not use.
+DEFAULT_CMAKE_ARGS+=" -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
 export CMAKE_ARGS="${LLAMA_CPP_CMAKE_ARGS:-$DEFAULT_CMAKE_ARGS}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 # Always compile from source: a cached wheel may have been built native on another CPU.

@@ -62,9 +62,23 @@ def _free_port() -> int:
 def redis_stack_command(port: int, workdir: Path) -> list[str]:
     server, search, json_mod = redis_stack_binaries()
     return [
-        str(server), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--dir", str(workdir), "--protected-mode", "no",
-        "--loadmodule", str(search), "--loadmodule", str(json_mod),
+        str(server),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--protected-mode",
+        "no",
+        "--loadmodule",
+        str(search),
+        "--loadmodule",
+        str(json_mod),
     ]
 
 
@@ -87,8 +101,9 @@ def redis_stack_server(timeout: float = 20.0) -> Iterator[str]:
         for _attempt in range(3):  # a port taken between choosing and binding: try another
             port = _free_port()
             with log_path.open("wb") as log:
-                proc = subprocess.Popen(redis_stack_command(port, workdir), stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=workdir)
+                proc = subprocess.Popen(
+                    redis_stack_command(port, workdir), stdout=log, stderr=subprocess.STDOUT, cwd=workdir
+                )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and proc.poll() is None and not _ping(port):
                 time.sleep(0.05)

@@ -11,7 +11,10 @@ from memory.principals import Principal
 PUBLIC = Principal.parse("customer:alice").scopes
 STAFF = Principal.parse("employee:bob").scopes
 V1 = CacheVersions(corpus=1, catalog=1)
-REPLY = {"answer": "Books can be returned within 30 days.", "citations": [{"source": "returns.md", "chunk_id": "11"}]}
+REPLY = {
+    "answer": "Books can be returned within 30 days.",
+    "citations": [{"source": "returns.md", "chunk_id": "11"}],
+}
 
 
 async def test_is_a_semantic_cache(cache_backend: object) -> None:
@@ -38,7 +41,9 @@ async def test_partitioned_by_scopes_and_versions(front: CacheFront) -> None:
     await front.store("What is the staff discount?", STAFF, V1, REPLY, ["21"])
     assert await front.lookup("What is the staff discount?", STAFF, V1) is not None
     assert await front.lookup("What is the staff discount?", PUBLIC, V1) is None, "other ACL scopes"
-    assert await front.lookup("What is the staff discount?", STAFF, CacheVersions(2, 1)) is None, "corpus version"
+    assert await front.lookup("What is the staff discount?", STAFF, CacheVersions(2, 1)) is None, (
+        "corpus version"
+    )
     assert await front.lookup("What is the staff discount?", STAFF, (1, 2)) is None, "catalog version"
 
 
@@ -51,7 +56,9 @@ async def test_near_miss_guard_rejects_negation_and_names(front: CacheFront) -> 
 
 
 async def test_picks_a_guard_compatible_candidate(front: CacheFront) -> None:
-    a = await front.store("Which books did Terry Pratchett write?", PUBLIC, V1, {"answer": "pratchett"}, ["1"])
+    a = await front.store(
+        "Which books did Terry Pratchett write?", PUBLIC, V1, {"answer": "pratchett"}, ["1"]
+    )
     b = await front.store("Which books did Neil Gaiman write?", PUBLIC, V1, {"answer": "gaiman"}, ["2"])
     hit = await front.lookup("Which books were written by Neil Gaiman?", PUBLIC, V1)
     assert hit is not None and hit.entry_id == b and hit.entry_id != a
