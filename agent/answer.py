@@ -25,6 +25,12 @@ RELEVANCE_MIN = 0.42
 SUPPORT_MIN = 0.55
 _SENT_SPLIT = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9(\"'`])|\n\s*[-*•]\s+|\n{2,}")
 _REF_RE = re.compile(r"\[(\d{1,2})\]")
+_KEY_RE = re.compile(r"(?:/[\w.+-]+)+/?|\b\d+(?:[.,]\d+)*\b|\b[\w-]*\d[\w-]*\b")
+
+
+def key_tokens(text: str) -> set[str]:
+    """Paths and numbers: facts a supported sentence must take verbatim from its source."""
+    return {m.group(0).lower().rstrip("/.,") for m in _KEY_RE.finditer(_REF_RE.sub("", text))}
 
 
 @dataclass
@@ -180,7 +186,8 @@ def check_grounding(
             sents, svecs = cache[n - 1]
             sim = float((svecs @ v).max()) if len(sents) else 0.0
             overlap = len(content_words(s) & content_words(hits[n - 1]["text"])) / max(1, len(content_words(s)))
-            if sim >= support_min or (overlap >= 0.6 and sim >= support_min - 0.15):
+            keys_ok = all(k in hits[n - 1]["text"].lower() for k in key_tokens(s))
+            if keys_ok and (sim >= support_min or (overlap >= 0.6 and sim >= support_min - 0.15)):
                 ok_refs.append(n)
         if ok_refs:
             kept.append((s, ok_refs))

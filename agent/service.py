@@ -51,6 +51,8 @@ class ChatService:
         self.graph = builder.compile(checkpointer=checkpointer)
         self.policy = policy
         self.record = record
+        # "exit": one checkpoint write per turn (and at the confirmation interrupt) instead of one per step
+        self.durability = "exit"
 
     @classmethod
     async def create(
@@ -115,6 +117,7 @@ class ChatService:
             try:
                 async for mode, chunk in self.graph.astream(
                     run_input, config, context=ctx, stream_mode=["updates", "custom", "values"],
+                    durability=self.durability,
                 ):
                     if mode == "custom":
                         if isinstance(chunk, dict) and chunk.get("type") == "token":

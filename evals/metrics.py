@@ -23,7 +23,9 @@ def collapse(text: str) -> str:
 
 
 def matches(result: dict[str, Any], gold: dict[str, Any]) -> bool:
-    return result.get("source") == gold["source"] and collapse(gold["evidence"]) in collapse(result.get("text", ""))
+    return result.get("source") == gold["source"] and collapse(gold["evidence"]) in collapse(
+        result.get("text", "")
+    )
 
 
 def gains(results: Sequence[dict[str, Any]], gold: Sequence[dict[str, Any]]) -> tuple[list[int], list[bool]]:
@@ -61,8 +63,10 @@ def ndcg_at(g: Sequence[int], n_gold: int, k: int) -> float:
 def score_query(results: Sequence[dict[str, Any]], gold: Sequence[dict[str, Any]]) -> dict[str, float]:
     g, rel = gains(results, gold)
     return {
-        "recall@5": recall_at(g, len(gold), 5), "recall@10": recall_at(g, len(gold), 10),
-        "mrr@10": mrr_at(rel, 10), "ndcg@10": ndcg_at(g, len(gold), 10),
+        "recall@5": recall_at(g, len(gold), 5),
+        "recall@10": recall_at(g, len(gold), 10),
+        "mrr@10": mrr_at(rel, 10),
+        "ndcg@10": ndcg_at(g, len(gold), 10),
     }
 
 

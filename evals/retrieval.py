@@ -27,8 +27,16 @@ DEFAULT_CORPUS = REPO / "data" / "docs" / "debian-policy"
 Search = Callable[[str, int], Awaitable[list[Any]]]
 
 CONFIGS = [
-    "bm25", "fts", "dense", "hybrid", "hybrid-score", "hybrid+expansion", "hybrid+hyde",
-    "hybrid+rerank", "hybrid+rerank+expansion", "hybrid+rerank+hyde",
+    "bm25",
+    "fts",
+    "dense",
+    "hybrid",
+    "hybrid-score",
+    "hybrid+expansion",
+    "hybrid+hyde",
+    "hybrid+rerank",
+    "hybrid+rerank+expansion",
+    "hybrid+rerank+hyde",
 ]
 
 
@@ -53,6 +61,7 @@ def _searchers(principal: Any) -> dict[str, Search]:
     def pipe(**kw: Any) -> Search:
         async def run(q: str, k: int) -> list[Any]:
             return await kn.search_hits(q, k, principal=principal, **kw)
+
         return run
 
     return {
@@ -70,7 +79,11 @@ def _searchers(principal: Any) -> dict[str, Search]:
 
 
 async def run_retrieval_eval(
-    dataset: Path, corpus: Path | None, configs: list[str], k: int = 10, limit: int | None = None,
+    dataset: Path,
+    corpus: Path | None,
+    configs: list[str],
+    k: int = 10,
+    limit: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     from libromind.commands._common import open_deps
@@ -86,6 +99,13 @@ async def run_retrieval_eval(
         if refresh is not None:
             await refresh()
         deps.embedder.embed_one("warm up")
+        warm_s = None
+        if any("rerank" in c for c in configs):
+            from tools.rerank import warm_rerank
+
+            t0 = time.perf_counter()
+            await warm_rerank()
+            warm_s = round(time.perf_counter() - t0, 1)
         searchers = _searchers(principal)
         table: dict[str, Any] = {}
         for name in configs:
@@ -101,14 +121,21 @@ async def run_retrieval_eval(
                     progress(name, i + 1, len(rows))
             n = len(per) or 1
             table[name] = {m: round(sum(p[m] for p in per) / n, 4) for m in per[0]} if per else {}
-            table[name].update({"p50_ms": round(percentile(lat, 50), 1), "p95_ms": round(percentile(lat, 95), 1)})
+            table[name].update(
+                {"p50_ms": round(percentile(lat, 50), 1), "p95_ms": round(percentile(lat, 95), 1)}
+            )
             by_kind: dict[str, list[float]] = {}
             for row, p in zip(rows, per, strict=True):
                 by_kind.setdefault(row.get("kind", "?"), []).append(p["ndcg@10"])
-            table[name]["ndcg@10_by_kind"] = {kd: round(sum(v) / len(v), 4) for kd, v in sorted(by_kind.items())}
+            table[name]["ndcg@10_by_kind"] = {
+                kd: round(sum(v) / len(v), 4) for kd, v in sorted(by_kind.items())
+            }
         return {
-            "dataset": str(dataset), "questions": len(rows), "k": k,
+            "dataset": str(dataset),
+            "questions": len(rows),
+            "k": k,
             "corpus_ingest": {kk: v for kk, v in (ingest or {}).items() if kk != "documents"},
+            "rerank_warmup_s": warm_s,
             "results": table,
         }
 
@@ -121,8 +148,15 @@ def _print(report: dict[str, Any]) -> None:
     for col in ("config", "recall@5", "recall@10", "MRR@10", "nDCG@10", "p50 ms", "p95 ms"):
         t.add_column(col, justify="left" if col == "config" else "right")
     for name, r in report["results"].items():
-        t.add_row(name, f"{r['recall@5']:.3f}", f"{r['recall@10']:.3f}", f"{r['mrr@10']:.3f}",
-                  f"{r['ndcg@10']:.3f}", f"{r['p50_ms']:.0f}", f"{r['p95_ms']:.0f}")
+        t.add_row(
+            name,
+            f"{r['recall@5']:.3f}",
+            f"{r['recall@10']:.3f}",
+            f"{r['mrr@10']:.3f}",
+            f"{r['ndcg@10']:.3f}",
+            f"{r['p50_ms']:.0f}",
+            f"{r['p95_ms']:.0f}",
+        )
     Console().print(t)
 
 
@@ -130,7 +164,9 @@ def register_eval(app: typer.Typer) -> None:
     @app.command("retrieval")
     def retrieval(
         dataset: Path = typer.Option(DEFAULT_DATASET, "--dataset", exists=True, dir_okay=False),
-        corpus: Path = typer.Option(DEFAULT_CORPUS, "--corpus", help="Ingested first (unchanged files skipped)."),
+        corpus: Path = typer.Option(
+            DEFAULT_CORPUS, "--corpus", help="Ingested first (unchanged files skipped)."
+        ),
         configs: str = typer.Option(",".join(CONFIGS), "--configs", help="Comma-separated subset."),
         k: int = typer.Option(10, "--k"),
         limit: int = typer.Option(0, "--limit", help="Only the first N questions (0 = all)."),

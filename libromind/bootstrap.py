@@ -43,8 +43,11 @@ async def load_demo_data(deps: Deps, *, progress: Progress | None = None, catalo
     if catalog:
         from memory.commerce.demo import load_demo_catalog
 
-        async def cat_progress(event: dict[str, Any]) -> None:
-            await _call(progress, {"stage": "catalog", **event})
+        def cat_progress(step: str, done: int, total: int) -> None:
+            if progress is not None:
+                res = progress({"stage": "catalog", "step": step, "done": done, "total": total})
+                if inspect.iscoroutine(res):
+                    res.close()  # catalog progress is synchronous: give a plain function
 
         await _call(progress, {"stage": "catalog", "status": "start"})
         summary["catalog"] = await load_demo_catalog(deps.db, deps.embedder, data_dir(), progress=cat_progress)

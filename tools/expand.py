@@ -38,8 +38,13 @@ _LINE_PREFIX = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
 
 
 async def expand_query(
-    query: str, n: int = 3, *, llm: LLM | None = None, principal: Principal | None = None,
-    feedback_docs: int = 8, feedback_terms: int = 6,
+    query: str,
+    n: int = 3,
+    *,
+    llm: LLM | None = None,
+    principal: Principal | None = None,
+    feedback_docs: int = 8,
+    feedback_terms: int = 6,
 ) -> list[str]:
     """Rewrite a question into up to n extra search queries; the original always comes first."""
     query = query.strip()
@@ -59,7 +64,9 @@ async def expand_query(
     return [query, f"{query} {' '.join(terms)}"][: n + 1]
 
 
-async def rm3_terms(query: str, *, principal: Principal | None = None, docs: int = 8, terms: int = 6) -> list[str]:
+async def rm3_terms(
+    query: str, *, principal: Principal | None = None, docs: int = 8, terms: int = 6
+) -> list[str]:
     """Feedback terms for ``query`` from its top BM25 chunks (only chunks the principal may read)."""
     from tools.knowledge import get_index
 
@@ -97,7 +104,11 @@ async def rm3_terms(query: str, *, principal: Principal | None = None, docs: int
 
 
 async def hyde(
-    query: str, *, llm: LLM | None = None, principal: Principal | None = None, docs: int = 3,
+    query: str,
+    *,
+    llm: LLM | None = None,
+    principal: Principal | None = None,
+    docs: int = 3,
     chars: int = 400,
 ) -> str | None:
     """Write a hypothetical answer passage for the question (used as an extra dense query)."""

@@ -28,8 +28,18 @@ from tools.deps import Deps, current
 from tools.errors import Forbidden, InvalidInput, NotFound
 
 __all__ = [
-    "RetrievalOptions", "search_documents", "retrieve", "dense_search", "keyword_search", "embed_query",
-    "ingest_paths", "ingest_bytes", "document_status", "get_index", "walk_paths", "LLM",
+    "RetrievalOptions",
+    "search_documents",
+    "retrieve",
+    "dense_search",
+    "keyword_search",
+    "embed_query",
+    "ingest_paths",
+    "ingest_bytes",
+    "document_status",
+    "get_index",
+    "walk_paths",
+    "LLM",
 ]
 
 LLM = Callable[[str], Awaitable[str]]
@@ -47,14 +57,14 @@ def _env_float(name: str, default: float) -> float:
 class RetrievalOptions:
     """Per-call retrieval knobs (defaults from LIBROMIND_RETRIEVAL_* environment variables)."""
 
-    candidates: int = 50                  # depth of each run before fusion
+    candidates: int = 50  # depth of each run before fusion
     fusion: FusionMethod = "rrf"
     rrf_k: int = 60
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
-    expansion_weight: float = 0.6         # runs of expanded queries (all but the first query)
-    hyde_weight: float = 0.8              # the dense run of the HyDE text
-    mode: str = "hybrid"                  # hybrid | dense | keyword
+    expansion_weight: float = 0.6  # runs of expanded queries (all but the first query)
+    hyde_weight: float = 0.8  # the dense run of the HyDE text
+    mode: str = "hybrid"  # hybrid | dense | keyword
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -97,7 +107,11 @@ async def keyword_search(query: str, k: int = 10, *, principal: Principal) -> li
 
 
 async def retrieve(
-    queries: list[str], k: int = 10, *, principal: Principal, hyde_text: str | None = None,
+    queries: list[str],
+    k: int = 10,
+    *,
+    principal: Principal,
+    hyde_text: str | None = None,
     options: RetrievalOptions | None = None,
 ) -> list[Hit]:
     """Retrieve the top-k chunks for one or more phrasings of a question (dense + BM25, fused).
@@ -138,21 +152,43 @@ async def retrieve(
 
 
 async def search_documents(
-    query: str, k: int = 10, *, principal: Principal, expand: bool = False, use_hyde: bool = False,
-    rerank: bool = True, llm: LLM | None = None, options: RetrievalOptions | None = None,
+    query: str,
+    k: int = 10,
+    *,
+    principal: Principal,
+    expand: bool = False,
+    use_hyde: bool = False,
+    rerank: bool = True,
+    llm: LLM | None = None,
+    options: RetrievalOptions | None = None,
 ) -> list[dict[str, Any]]:
     """Search the help documents and return the k most relevant passages with their sources.
 
     Each result: chunk_id, doc_id, source, title, section, page, text, score.
     """
-    hits = await search_hits(query, k, principal=principal, expand=expand, use_hyde=use_hyde,
-                             rerank=rerank, llm=llm, options=options)
+    hits = await search_hits(
+        query,
+        k,
+        principal=principal,
+        expand=expand,
+        use_hyde=use_hyde,
+        rerank=rerank,
+        llm=llm,
+        options=options,
+    )
     return [h.to_result() for h in hits]
 
 
 async def search_hits(
-    query: str, k: int = 10, *, principal: Principal, expand: bool = False, use_hyde: bool = False,
-    rerank: bool = True, llm: LLM | None = None, options: RetrievalOptions | None = None,
+    query: str,
+    k: int = 10,
+    *,
+    principal: Principal,
+    expand: bool = False,
+    use_hyde: bool = False,
+    rerank: bool = True,
+    llm: LLM | None = None,
+    options: RetrievalOptions | None = None,
 ) -> list[Hit]:
     """``search_documents`` returning Hit objects (the CLI, eval and LangChain retriever use it)."""
     from tools import expand as expansion
@@ -176,6 +212,7 @@ async def search_hits(
 
 
 # ---------------------------------------------------------------- ingestion
+
 
 def walk_paths(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
     """(file, source) pairs: directories walked recursively (source relative to the directory),
@@ -202,7 +239,10 @@ def walk_paths(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
 
 
 async def ingest_paths(
-    paths: Sequence[str | Path], acl: str = "public", *, progress: ProgressFn | None = None,
+    paths: Sequence[str | Path],
+    acl: str = "public",
+    *,
+    progress: ProgressFn | None = None,
     concurrency: int = 2,
 ) -> dict[str, Any]:
     """Add files and directories to the documents (changed files replace their old chunks).
@@ -228,11 +268,23 @@ async def ingest_paths(
             try:
                 data = await asyncio.to_thread(path.read_bytes)
             except OSError as exc:
-                outcome = IngestOutcome(source=source, status="failed", error_code="unreadable",
-                                        error=f"Cannot read {path}: {exc.strerror or exc}")
+                outcome = IngestOutcome(
+                    source=source,
+                    status="failed",
+                    error_code="unreadable",
+                    error=f"Cannot read {path}: {exc.strerror or exc}",
+                )
             else:
-                outcome = await ingest_document(deps.db, deps.embedder, deps.settings, data, path.name,
-                                                source=source, acl=acl, index=index)
+                outcome = await ingest_document(
+                    deps.db,
+                    deps.embedder,
+                    deps.settings,
+                    data,
+                    path.name,
+                    source=source,
+                    acl=acl,
+                    index=index,
+                )
         results[i] = outcome
         done += 1
         if progress is not None:
@@ -249,7 +301,8 @@ async def ingest_paths(
     if refresh is not None and (counts["indexed"] or counts["acl_changed"]):
         await refresh()
     return {
-        "files": len(outcomes), **counts,
+        "files": len(outcomes),
+        **counts,
         "chunks": sum(o.chunks for o in outcomes if o.status == "indexed"),
         "pages": sum(o.pages or 0 for o in outcomes if o.status == "indexed"),
         "seconds": round(time.perf_counter() - t0, 3),
@@ -259,8 +312,13 @@ async def ingest_paths(
 
 
 async def ingest_bytes(
-    data: bytes, filename: str, source: str | None = None, acl: str = "public", *,
-    principal: Principal | None = None, doc_id: str | None = None,
+    data: bytes,
+    filename: str,
+    source: str | None = None,
+    acl: str = "public",
+    *,
+    principal: Principal | None = None,
+    doc_id: str | None = None,
 ) -> dict[str, Any]:
     """Add one uploaded document now (in this process) and return its outcome."""
     if principal is not None and not principal.is_employee:
@@ -270,9 +328,17 @@ async def ingest_bytes(
     except PrincipalError as exc:
         raise InvalidInput(str(exc)) from None
     deps = current()
-    outcome = await ingest_document(deps.db, deps.embedder, deps.settings, data, filename,
-                                    source=source or Path(filename).name, acl=acl, doc_id=doc_id,
-                                    index=get_index(deps))
+    outcome = await ingest_document(
+        deps.db,
+        deps.embedder,
+        deps.settings,
+        data,
+        filename,
+        source=source or Path(filename).name,
+        acl=acl,
+        doc_id=doc_id,
+        index=get_index(deps),
+    )
     return outcome.to_dict()
 
 
@@ -281,8 +347,20 @@ async def document_status(doc_id: str) -> dict[str, Any]:
     row = await store.get_document(current().db, doc_id)
     if row is None:
         raise NotFound(f"No document with id {doc_id}.")
-    keys = ("id", "source", "acl", "title", "status", "error_code", "error", "chunk_count", "page_count",
-            "mime", "content_hash", "version")
+    keys = (
+        "id",
+        "source",
+        "acl",
+        "title",
+        "status",
+        "error_code",
+        "error",
+        "chunk_count",
+        "page_count",
+        "mime",
+        "content_hash",
+        "version",
+    )
     out = {k: row[k] for k in keys}
     for k in ("created_at", "updated_at", "indexed_at"):
         out[k] = row[k].isoformat() if row[k] else None

@@ -24,7 +24,7 @@ import numpy as np
 from memory.index.base import Hit
 from tools.deps import current
 
-__all__ = ["rerank", "decisive", "windows", "RERANK_DEPTH"]
+__all__ = ["rerank", "decisive", "windows", "warm_rerank", "RERANK_DEPTH"]
 
 log = logging.getLogger(__name__)
 RERANK_DEPTH = 30
@@ -40,7 +40,7 @@ def windows(text: str, size: int = 2, max_windows: int = 12, max_chars: int = 60
         return [" ".join(text.split())[:max_chars]] if text.strip() else []
     if len(sents) <= size:
         return [" ".join(sents)[:max_chars]]
-    out = [" ".join(sents[i:i + size])[:max_chars] for i in range(len(sents) - size + 1)]
+    out = [" ".join(sents[i : i + size])[:max_chars] for i in range(len(sents) - size + 1)]
     if len(out) > max_windows:  # keep the spread: evenly spaced windows
         idx = np.linspace(0, len(out) - 1, max_windows).round().astype(int)
         out = [out[i] for i in sorted(set(idx))]
@@ -61,7 +61,12 @@ def _cross_encoder(name: str) -> Any:
 
 
 async def rerank(
-    query: str, hits: list[Hit], k: int = 10, *, alpha: float = 0.7, window: int = 2,
+    query: str,
+    hits: list[Hit],
+    k: int = 10,
+    *,
+    alpha: float = 0.7,
+    window: int = 2,
     model: str | None = None,
 ) -> list[Hit]:
     """Reorder candidate chunks by how well their best passage answers the question; keep the top k."""
@@ -90,13 +95,16 @@ async def rerank(
         rel = np.zeros(len(hits), dtype=np.float32)
         i = 0
         for j, ws in enumerate(per_hit):
-            rel[j] = float(sims[i:i + len(ws)].max()) if ws else 0.0
+            rel[j] = float(sims[i : i + len(ws)].max()) if ws else 0.0
             i += len(ws)
         scores = alpha * _minmax(rel) + (1 - alpha) * _minmax(fused)
     order = np.argsort(-scores, kind="stable")[:k]
     return [
-        replace(hits[i], score=float(scores[i]),
-                extra={**hits[i].extra, "retrieval_score": float(fused[i]), "rerank_rel": float(rel[i])})
+        replace(
+            hits[i],
+            score=float(scores[i]),
+            extra={**hits[i].extra, "retrieval_score": float(fused[i]), "rerank_rel": float(rel[i])},
+        )
         for i in order
     ]
 
@@ -111,3 +119,24 @@ def decisive(hits: list[Hit], *, min_runs: int = 2) -> bool:
     ranks = hits[0].extra.get("ranks") or {}
     n_runs = int(hits[0].extra.get("n_runs", len(ranks)))
     return n_runs >= min_runs and len(ranks) == n_runs and all(r == 1 for r in ranks.values())
+
+
+async def warm_rerank(*, batch: int = 256, window: int = 2) -> int:
+    """Embed (and cache) the sentence windows of every chunk, so reranking never embeds at query time.
+
+    Returns the number of windows. Safe to re-run: cached windows are not embedded again.
+    """
+    from memory.documents.ingest import embed_cached
+
+    deps = current()
+    n, last = 0, 0
+    while True:
+        rows = await deps.db.fetch(
+            "SELECT id, text FROM chunks WHERE id > %s ORDER BY id LIMIT %s", last, batch
+        )
+        if not rows:
+            return n
+        flat = [w for r in rows for w in windows(r["text"], window)]
+        await embed_cached(deps.db, deps.embedder, flat)
+        n += len(flat)
+        last = int(rows[-1]["id"])

@@ -31,9 +31,16 @@ async def ingest_document(ctx: JobContext, payload: dict[str, Any]) -> dict[str,
 
     try:
         outcome = await run_ingest(
-            ctx.db, deps.embedder, deps.settings, bytes(row["data"]), payload.get("filename") or row["filename"],
-            source=payload.get("source"), acl=payload.get("acl", "public"), doc_id=payload.get("document_id"),
-            index=get_index(deps), on_status=on_status,
+            ctx.db,
+            deps.embedder,
+            deps.settings,
+            bytes(row["data"]),
+            payload.get("filename") or row["filename"],
+            source=payload.get("source"),
+            acl=payload.get("acl", "public"),
+            doc_id=payload.get("document_id"),
+            index=get_index(deps),
+            on_status=on_status,
         )
     finally:
         await ctx.db.execute("DELETE FROM uploads WHERE id = %s", upload_id)
@@ -49,7 +56,6 @@ async def ingest_document(ctx: JobContext, payload: dict[str, Any]) -> dict[str,
 
 async def reindex(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Rebuild the keyword index and re-copy every chunk into a mirroring backend (e.g. OpenSearch)."""
-    import numpy as np
 
     from memory.documents.store import as_array
     from memory.index.base import IndexedChunk
@@ -67,15 +73,27 @@ async def reindex(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         while True:
             rows = await ctx.db.fetch(
                 "SELECT id, doc_id::text AS doc_id, source, title, section, page, text, acl, embedding "
-                "FROM chunks WHERE id > %s ORDER BY id LIMIT 1000", last,
+                "FROM chunks WHERE id > %s ORDER BY id LIMIT 1000",
+                last,
             )
             if not rows:
                 break
-            await index.upsert([
-                IndexedChunk(str(r["id"]), r["doc_id"], r["source"], r["title"], r["section"], r["page"],
-                             r["text"], r["acl"], as_array(r["embedding"]))
-                for r in rows
-            ])
+            await index.upsert(
+                [
+                    IndexedChunk(
+                        str(r["id"]),
+                        r["doc_id"],
+                        r["source"],
+                        r["title"],
+                        r["section"],
+                        r["page"],
+                        r["text"],
+                        r["acl"],
+                        as_array(r["embedding"]),
+                    )
+                    for r in rows
+                ]
+            )
             last = int(rows[-1]["id"])
             done += len(rows)
             await ctx.progress(done, total)

@@ -27,7 +27,9 @@ JobFn = Callable[["JobContext", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 @runtime_checkable
 class Queue(Protocol):
-    async def enqueue(self, kind: str, payload: dict[str, Any], *, idempotency_key: str | None = None) -> str: ...
+    async def enqueue(
+        self, kind: str, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> str: ...
 
     async def status(self, job_id: str) -> dict[str, Any] | None: ...
 
@@ -48,32 +50,53 @@ class JobContext:
     async def progress(self, done: int, total: int | None = None) -> None:
         await self.db.execute(
             "UPDATE jobs SET progress = %s, total = coalesce(%s, total), updated_at = now() WHERE id = %s",
-            done, total, self.job_id,
+            done,
+            total,
+            self.job_id,
         )
 
 
-async def create_job(db: Database, kind: str, payload: dict[str, Any], *, idempotency_key: str | None = None,
-                     status: str = "queued", total: int | None = None) -> tuple[str, bool]:
+async def create_job(
+    db: Database,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    status: str = "queued",
+    total: int | None = None,
+) -> tuple[str, bool]:
     """Insert a job row; return (id, created). With a known idempotency key: (existing id, False)."""
     row = await db.fetchrow(
         "INSERT INTO jobs (kind, payload, idempotency_key, status, total, started_at) "
         "VALUES (%s, %s::jsonb, %s, %s, %s, CASE WHEN %s::text = 'running' THEN now() END) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id::text AS id",
-        kind, json.dumps(payload), idempotency_key, status, total, status,
+        kind,
+        json.dumps(payload),
+        idempotency_key,
+        status,
+        total,
+        status,
     )
     if row is not None:
         return str(row["id"]), True
-    existing = await db.fetchrow("SELECT id::text AS id FROM jobs WHERE idempotency_key = %s", idempotency_key)
+    existing = await db.fetchrow(
+        "SELECT id::text AS id FROM jobs WHERE idempotency_key = %s", idempotency_key
+    )
     assert existing is not None
     return str(existing["id"]), False
 
 
-async def finish_job(db: Database, job_id: str, *, result: dict[str, Any] | None = None,
-                     error: str | None = None) -> None:
+async def finish_job(
+    db: Database, job_id: str, *, result: dict[str, Any] | None = None, error: str | None = None
+) -> None:
     await db.execute(
         "UPDATE jobs SET status = %s, result = %s::jsonb, error = %s, finished_at = now(), updated_at = now(), "
         "progress = CASE WHEN %s::text IS NULL THEN coalesce(total, progress) ELSE progress END WHERE id = %s",
-        "failed" if error else "done", json.dumps(result) if result is not None else None, error, error, job_id,
+        "failed" if error else "done",
+        json.dumps(result) if result is not None else None,
+        error,
+        error,
+        job_id,
     )
 
 
@@ -82,7 +105,8 @@ async def job_status(db: Database, job_id: str) -> dict[str, Any] | None:
     try:
         row = await db.fetchrow(
             "SELECT id::text AS id, kind, status, progress, total, error, result, created_at, started_at, "
-            "finished_at FROM jobs WHERE id = %s::uuid", job_id,
+            "finished_at FROM jobs WHERE id = %s::uuid",
+            job_id,
         )
     except Exception as exc:
         if "invalid input syntax for type uuid" in str(exc):
@@ -141,7 +165,8 @@ class InlineQueue:
         async with self._sem:
             await self.db.execute(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), "
-                "updated_at = now() WHERE id = %s", job_id,
+                "updated_at = now() WHERE id = %s",
+                job_id,
             )
             try:
                 result = await _job_functions()[kind](JobContext(self.db, job_id), payload)
@@ -179,6 +204,6 @@ def make_queue(settings: Settings, db: Database) -> Queue:
             module = importlib.import_module("workers.arq_queue")
         except ImportError as exc:
             raise MissingExtra(getattr(exc, "name", None) or "arq", "redis") from exc
-        factory = getattr(module, "make_queue", None) or getattr(module, "ArqQueue")
+        factory = getattr(module, "make_queue", None) or module.ArqQueue
         return factory(settings, db)  # type: ignore[no-any-return]
     raise ValueError(f"unknown queue backend {settings.queue!r}")

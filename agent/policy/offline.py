@@ -23,6 +23,10 @@ _SMALLTALK_RE = re.compile(
     r"bye|goodbye|see you|who are you|what can you do|how are you)\b[\s!.?,]*(there|again|today)?[\s!.?]*$",
     re.I,
 )
+_COMMERCE_RE = re.compile(
+    r"\b(order|orders|ordered|cart|basket|buy|bought|purchase\w*|checkout|check out|shipp\w*|deliver\w*|"
+    r"cancel\w*|copies|take it)\b", re.I,
+)
 _CATALOG_HINT = re.compile(
     r"\b(books?|novels?|authors?|wrote|written by|by [A-Z][a-z]+|recommend\w*|suggest\w*|similar to|also liked|"
     r"in stock|stock|price|cost|how much|catalog(ue)?|titles?|publish\w*|isbn)\b",
@@ -74,9 +78,9 @@ class OfflinePolicy:
                     history: list[dict[str, str]] | None = None) -> Route:
         return await asyncio.to_thread(self.route_sync, message, memo, principal)
 
-    def classify(self, text: str) -> tuple[str, float, float]:
+    def classify(self, text: str, exclude: tuple[str, ...] = ()) -> tuple[str, float, float]:
         """kNN intent, its score and the margin to the runner-up."""
-        scores = self.router.scores(text)
+        scores = {k: v for k, v in self.router.scores(text).items() if k not in exclude}
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
         return ranked[0][0], ranked[0][1], ranked[0][1] - ranked[1][1]
 
@@ -102,10 +106,17 @@ class OfflinePolicy:
                 intent = "smalltalk"
             else:
                 intent, conf, margin = self.classify(text)
-                if intent in ("clarify", "smalltalk", "offtopic") and _CATALOG_HINT.search(text) and conf < 0.6:
+                if intent in ("order", "status") and not _COMMERCE_RE.search(text):
+                    # buying / order status without commerce words is a kNN accident: take the next intent
+                    intent, conf, margin = self.classify(text, exclude=("order", "status"))
+                internal = rules.asks_internal(text)
+                if intent in ("clarify", "smalltalk", "offtopic") and _CATALOG_HINT.search(text) and conf < 0.6 \
+                        and not internal:
                     intent = "catalog"
-                if intent == "docs" and _CATALOG_HINT.search(text) and (r["isbns"] or margin < 0.03):
+                if intent == "docs" and _CATALOG_HINT.search(text) and (r["isbns"] or margin < 0.03) and not internal:
                     intent = "catalog"
+                if intent == "catalog" and internal and not r["isbns"]:
+                    intent = "docs"
         r["confidence"] = round(conf, 3)
         return self.finish(r, intent, memo, principal)
 
@@ -131,8 +142,7 @@ class OfflinePolicy:
                     intent = last
             if intent == "docs":
                 r["query"] = rules.rewrite_followup(text, memo)
-                r["focus"] = re.sub(r"^\s*(and|what about|how about|and what about|also)\s+(for\s+)?", "",
-                                    text, flags=re.I).strip(" ?.!") or r["query"]
+                r["focus"] = rules.followup_body(text) or r["query"]
         items = list(memo.get("last_items") or [])
         if not r["isbns"] and r["ordinal"] is not None and items:
             i = r["ordinal"]

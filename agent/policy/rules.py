@@ -65,8 +65,8 @@ _ORDINALS = {
 _ORDINAL_RE = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b(?:\s+(one|book|title|item))?|"
                          r"\b(?:number|no\.?|#)\s*([1-5])\b", re.I)
 _FOLLOWUP_START = re.compile(
-    r"^\s*(and|what about|how about|and what about|what of|same for|same question for|also|then|ok and|"
-    r"and for|what if)\b",
+    r"^\s*(and what about|and how about|and for|what about|how about|what of|same for|same question for|"
+    r"ok and|what if|also|then|and)\b",
     re.I,
 )
 _PRONOUN_RE = re.compile(r"\b(it|that|this|that one|this one|them|those|these|its|the same)\b", re.I)
@@ -88,8 +88,18 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9][a-z0-9'\-]*", text.lower())
 
 
+def stem(w: str) -> str:
+    """A light suffix stripper so 'installed', 'installing' and 'install' compare equal."""
+    if w.endswith("'s"):
+        w = w[:-2]
+    for suf, keep in (("ing", 3), ("ed", 3), ("s", 3)):
+        if w.endswith(suf) and len(w) - len(suf) >= keep and not w.endswith("ss"):
+            return w[: -len(suf)]
+    return w
+
+
 def content_words(text: str) -> set[str]:
-    return {w for w in words(text) if w not in _STOP and len(w) > 1}
+    return {stem(w) for w in words(text) if w not in _STOP and len(w) > 1}
 
 
 def normalize_isbn(raw: str) -> str:
@@ -180,14 +190,43 @@ def is_followup(text: str, memo: dict[str, Any]) -> bool:
     return bool(n <= 7 and _PRONOUN_RE.search(text))
 
 
+_TAIL_OBJECT = re.compile(r"\b(on|for|in|with|about|of|via|at|to|by)\s+([^?.!]+?)\s*([?.!]*)$", re.I)
+_SPAN_SPLIT = re.compile(r"[^A-Za-z0-9/'._-]+")
+
+
+def followup_body(text: str) -> str:
+    body = _FOLLOWUP_START.sub("", text.strip()).strip(" ?.!,")
+    body = re.sub(r"^(and\s+)?(what about|how about|for|about|the same for|with)\s+", "", body, flags=re.I).strip()
+    return body
+
+
 def rewrite_followup(text: str, memo: dict[str, Any]) -> str:
-    """A standalone query from a follow-up: the new topic first, then the previous question's frame."""
-    prev = str(memo.get("last_query") or "")
-    body = _FOLLOWUP_START.sub("", text).strip(" ?.!,")
-    body = re.sub(r"^(for|about|the same for|with)\s+", "", body, flags=re.I).strip()
-    if not body:
-        return prev
-    return f"{body} {prev}".strip()
+    """A standalone query from a follow-up ("what about for Discord?"): the new topic replaces the
+    previous question's topic (its trailing prepositional object, else its longest content span)."""
+    prev = str(memo.get("last_query") or "").strip()
+    body = followup_body(text)
+    if not body or not prev:
+        return prev or text
+    if not _FOLLOWUP_START.match(text) or len(words(body)) > 5:
+        return f"{body} {prev}".strip()
+    m = _TAIL_OBJECT.search(prev)
+    if m and 1 <= len(words(m.group(2))) <= 4:
+        return prev[: m.start(2)] + body + (m.group(3) or "?")
+    spans: list[tuple[int, int]] = []
+    start = None
+    tokens = list(re.finditer(r"[A-Za-z0-9/'._-]+", prev))
+    for i, tok in enumerate(tokens):
+        is_content = tok.group(0).lower() not in _STOP
+        if is_content and start is None:
+            start = i
+        if (not is_content or i == len(tokens) - 1) and start is not None:
+            end = i if is_content else i - 1
+            spans.append((start, end))
+            start = None
+    if not spans:
+        return f"{body} {prev}".strip()
+    s0, s1 = max(spans, key=lambda se: (se[1] - se[0], se[0]))
+    return prev[: tokens[s0].start()] + body + prev[tokens[s1].end():]
 
 
 def asks_internal(text: str) -> bool:

@@ -52,10 +52,18 @@ def confirm_view(quote_id: str) -> discord.ui.View:
     ``custom_id`` (``libromind:confirm:<quote id>``), so they keep working after a restart; the view is
     stopped so discord.py's in-memory view store does not also claim them."""
     view = discord.ui.View(timeout=None)
-    view.add_item(discord.ui.Button(label="Confirm order", style=discord.ButtonStyle.success,
-                                    custom_id=f"{CONFIRM_PREFIX}confirm:{quote_id}"))
-    view.add_item(discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger,
-                                    custom_id=f"{CONFIRM_PREFIX}cancel:{quote_id}"))
+    view.add_item(
+        discord.ui.Button(
+            label="Confirm order",
+            style=discord.ButtonStyle.success,
+            custom_id=f"{CONFIRM_PREFIX}confirm:{quote_id}",
+        )
+    )
+    view.add_item(
+        discord.ui.Button(
+            label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"{CONFIRM_PREFIX}cancel:{quote_id}"
+        )
+    )
     view.stop()
     return view
 
@@ -87,16 +95,22 @@ class DiscordBot(discord.Client):
             task.add_done_callback(self._inflight.discard)
         return task
 
-    async def drain(self, timeout: float = 60.0) -> None:
+    async def drain(self, wait_s: float = 60.0) -> None:
         """Wait for every running handler (tests, graceful shutdown)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         await asyncio.sleep(0.05)
         while self._inflight and time.monotonic() < deadline:
             await asyncio.wait(set(self._inflight), timeout=max(0.0, deadline - time.monotonic()))
             await asyncio.sleep(0.01)
 
-    async def _fail(self, endpoint: str, exc: BaseException, target: Any | None = None,
-                    message: discord.Message | None = None, lead: str | None = None) -> None:
+    async def _fail(
+        self,
+        endpoint: str,
+        exc: BaseException,
+        target: Any | None = None,
+        message: discord.Message | None = None,
+        lead: str | None = None,
+    ) -> None:
         kind = exc.code if isinstance(exc, ToolError) else type(exc).__name__
         metrics.record_request(CHANNEL, endpoint, "error")
         metrics.record_failure(CHANNEL, endpoint, kind)
@@ -131,8 +145,11 @@ class DiscordBot(discord.Client):
             return
         is_dm = isinstance(message.channel, discord.DMChannel)
         mentioned = any(self._is_ours(u) for u in message.mentions)
-        in_own_thread = isinstance(message.channel, discord.Thread) and self.user is not None and (
-            message.channel.owner_id == self.user.id)
+        in_own_thread = (
+            isinstance(message.channel, discord.Thread)
+            and self.user is not None
+            and (message.channel.owner_id == self.user.id)
+        )
         if not (is_dm or mentioned or in_own_thread):
             return
         if not await self._first("message", message.id):
@@ -158,9 +175,16 @@ class DiscordBot(discord.Client):
             return
         await self.run_turn(target, principal_of_user(message.author.id), thread, text, reference=reference)
 
-    async def run_turn(self, target: Any, principal: Principal, thread: str, text: str, *,
-                       reference: discord.Message | None = None, endpoint: str = "message"
-                       ) -> dict[str, Any] | None:
+    async def run_turn(
+        self,
+        target: Any,
+        principal: Principal,
+        thread: str,
+        text: str,
+        *,
+        reference: discord.Message | None = None,
+        endpoint: str = "message",
+    ) -> dict[str, Any] | None:
         """Post "Thinking…", stream the turn into it, then the answer (+ buttons); remember it."""
         msg: discord.Message | None = None
         try:
@@ -179,16 +203,23 @@ class DiscordBot(discord.Client):
             view = confirm_view(str(quote_id)) if quote_id else None
             content = render.reply_text(reply, quote=quote)
             msg = await msg.edit(content=content, view=view) if view else await msg.edit(content=content)
-            await self.store.remember(str(msg.channel.id), str(msg.id), principal=principal.key, thread=thread,
-                                      answer_id=reply.get("answer_id"), quote_id=quote_id)
+            await self.store.remember(
+                str(msg.channel.id),
+                str(msg.id),
+                principal=principal.key,
+                thread=thread,
+                answer_id=reply.get("answer_id"),
+                quote_id=quote_id,
+            )
         except Exception as exc:  # noqa: BLE001
             await self._fail(endpoint, exc, target=target, message=msg)
             return None
         metrics.record_request(CHANNEL, endpoint, "error" if error else "ok")
         return reply
 
-    async def _stream(self, msg: discord.Message, principal: Principal, thread: str, text: str
-                      ) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
+    async def _stream(
+        self, msg: discord.Message, principal: Principal, thread: str, text: str
+    ) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
         steps: list[str] = []
         so_far = ""
         shown = render.THINKING
@@ -235,13 +266,19 @@ class DiscordBot(discord.Client):
             return
         principal = principal_of_user(payload.user_id)
         if posted.principal != principal.key:
-            log.info("discord: reaction by %s on an answer given to %s ignored", principal.key, posted.principal)
+            log.info(
+                "discord: reaction by %s on an answer given to %s ignored", principal.key, posted.principal
+            )
             return
         try:
             await self.service.feedback(posted.answer_id, principal, score, channel=CHANNEL)
         except Exception as exc:  # noqa: BLE001
-            await self._fail("feedback", exc, target=self.get_partial_messageable(payload.channel_id),
-                             lead="Sorry, your reaction was not recorded")
+            await self._fail(
+                "feedback",
+                exc,
+                target=self.get_partial_messageable(payload.channel_id),
+                lead="Sorry, your reaction was not recorded",
+            )
             return
         metrics.record_request(CHANNEL, "feedback", "ok")
         metrics.record_feedback(CHANNEL, score)
@@ -251,43 +288,52 @@ class DiscordBot(discord.Client):
         self._track()
         if interaction.type != discord.InteractionType.component:
             return
-        custom_id = str((interaction.data or {}).get("custom_id") or "")
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id") or "")
         if not custom_id.startswith(CONFIRM_PREFIX):
             return
         if not await self._first("interaction", interaction.id):
             return
         _, action, quote_id = custom_id.split(":", 2)
         decision = "confirmed" if action == "confirm" else "cancelled"
-        channel_id = str(interaction.channel_id)
         message = interaction.message
+        if message is None:
+            return
+        channel_id = str(interaction.channel_id or message.channel.id)
         principal = principal_of_user(interaction.user.id)
         try:
-            posted = await self.store.lookup(channel_id, str(message.id)) if message else None
+            posted = await self.store.lookup(channel_id, str(message.id))
             if posted is None or posted.quote_id != quote_id:
                 await interaction.response.send_message(
-                    "This order quote is not valid anymore. Ask me again to get a new one.", ephemeral=True)
+                    "This order quote is not valid anymore. Ask me again to get a new one.", ephemeral=True
+                )
                 return
             if posted.principal != principal.key:
                 await interaction.response.send_message(
-                    "Only the person who asked can confirm or cancel this order.", ephemeral=True)
+                    "Only the person who asked can confirm or cancel this order.", ephemeral=True
+                )
                 return
             if not await self.store.claim_quote(channel_id, str(message.id), decision):
-                await interaction.response.send_message("This order was already confirmed or cancelled.",
-                                                        ephemeral=True)
+                await interaction.response.send_message(
+                    "This order was already confirmed or cancelled.", ephemeral=True
+                )
                 return
             pending = await self.service.pending_quote(principal, posted.thread, channel=CHANNEL)
             if not pending or pending.get("quote_id") != quote_id:
                 await interaction.response.send_message(
                     "This quote is no longer waiting for confirmation. Ask me again to get a new one.",
-                    ephemeral=True)
+                    ephemeral=True,
+                )
                 return
             verb = "Confirmed" if decision == "confirmed" else "Cancelled"
-            content = render._cut((message.content or "") + f"\n-# {verb} by <@{interaction.user.id}>.",
-                                  render.MAX_CONTENT)
+            content = render.cut(
+                (message.content or "") + f"\n-# {verb} by <@{interaction.user.id}>.", render.MAX_CONTENT
+            )
             await interaction.response.edit_message(content=content, view=None)  # ack + remove buttons
         except Exception as exc:  # noqa: BLE001
             await self._fail("confirm", exc, target=self.get_partial_messageable(int(channel_id)))
             return
         target = interaction.channel or self.get_partial_messageable(int(channel_id))
-        await self.run_turn(target, principal, posted.thread, "yes" if decision == "confirmed" else "no",
-                            endpoint="confirm")
+        await self.run_turn(
+            target, principal, posted.thread, "yes" if decision == "confirmed" else "no", endpoint="confirm"
+        )

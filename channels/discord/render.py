@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "THINKING", "MAX_CONTENT", "progress_text", "reply_text", "citation_label", "quote_text", "error_text",
-    "FEEDBACK_EMOJI", "score_of",
+    "THINKING",
+    "MAX_CONTENT",
+    "progress_text",
+    "reply_text",
+    "citation_label",
+    "quote_text",
+    "error_text",
+    "FEEDBACK_EMOJI",
+    "score_of",
 ]
 
 THINKING = "Thinking…"
@@ -14,9 +21,15 @@ MAX_CONTENT = 2000
 MAX_CITATIONS = 6
 FEEDBACK_EMOJI = {"👍": 1, "👎": -1}
 STEP_LABELS = {
-    "expand": "expanding the question", "hyde": "drafting a search passage", "retrieve": "searching the documents",
-    "rerank": "ranking passages", "catalog": "looking in the catalog", "order": "preparing the order",
-    "confirm": "asking for confirmation", "answer": "writing the answer", "clarify": "asking a question",
+    "expand": "expanding the question",
+    "hyde": "drafting a search passage",
+    "retrieve": "searching the documents",
+    "rerank": "ranking passages",
+    "catalog": "looking in the catalog",
+    "order": "preparing the order",
+    "confirm": "asking for confirmation",
+    "answer": "writing the answer",
+    "clarify": "asking a question",
     "refuse": "declining",
 }
 
@@ -29,13 +42,13 @@ def score_of(emoji: str) -> int | None:
     return None
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
 def progress_text(steps: list[str], text: str) -> str:
     if text.strip():
-        return _cut(text, MAX_CONTENT - 2) + " ▌"
+        return cut(text, MAX_CONTENT - 2) + " ▌"
     if steps:
         return f"{THINKING} ({STEP_LABELS.get(steps[-1], steps[-1])})"
     return THINKING
@@ -57,11 +70,17 @@ def _money(cents: int | None, currency: str = "USD") -> str:
 
 def quote_text(quote: dict[str, Any]) -> str:
     cur = quote.get("currency", "USD")
-    lines = [f"- {it.get('quantity')} × {it.get('title')} (ISBN {it.get('isbn')}) at "
-             f"{_money(it.get('unit_price_cents'), cur)} = {_money(it.get('line_total_cents'), cur)}"
-             for it in quote.get("items") or []]
+    lines = [
+        f"- {it.get('quantity')} × {it.get('title')} (ISBN {it.get('isbn')}) at "
+        f"{_money(it.get('unit_price_cents'), cur)} = {_money(it.get('line_total_cents'), cur)}"
+        for it in quote.get("items") or []
+    ]
     demo = " (demo prices)" if quote.get("demo_price") else ""
-    return "**Confirm this order?**\n" + "\n".join(lines) + f"\nTotal: {_money(quote.get('total_cents'), cur)}{demo}"
+    return (
+        "**Confirm this order?**\n"
+        + "\n".join(lines)
+        + f"\nTotal: {_money(quote.get('total_cents'), cur)}{demo}"
+    )
 
 
 def reply_text(reply: dict[str, Any], *, quote: dict[str, Any] | None = None) -> str:
@@ -71,7 +90,7 @@ def reply_text(reply: dict[str, Any], *, quote: dict[str, Any] | None = None) ->
     if citations:
         tail.append("**Sources**")
         for n, c in enumerate(citations, 1):
-            snippet = _cut(" ".join(str(c.get("snippet") or "").split()), 140)
+            snippet = cut(" ".join(str(c.get("snippet") or "").split()), 140)
             tail.append(f"[{n}] {citation_label(c)}" + (f" — “{snippet}”" if snippet else ""))
     if quote and quote.get("quote_id") and not reply.get("order"):
         tail.append(quote_text(quote))
@@ -81,12 +100,16 @@ def reply_text(reply: dict[str, Any], *, quote: dict[str, Any] | None = None) ->
     answer = str(reply.get("answer") or "").strip() or "(no answer)"
     room = MAX_CONTENT - len(tail_text) - 2
     if room < 200:  # very long tails: drop snippets rather than the answer
-        tail_text = _cut(tail_text, MAX_CONTENT - 600)
+        tail_text = cut(tail_text, MAX_CONTENT - 600)
         room = MAX_CONTENT - len(tail_text) - 2
-    body = _cut(answer, room)
+    body = cut(answer, room)
     return f"{body}\n\n{tail_text}" if tail_text else body
 
 
 def error_text(reason: str | None) -> str:
-    reason = _cut(" ".join((reason or "").split()), 200)
-    return f"Sorry, something went wrong: {reason}" if reason else "Sorry, something went wrong. Please try again."
+    reason = cut(" ".join((reason or "").split()), 200)
+    return (
+        f"Sorry, something went wrong: {reason}"
+        if reason
+        else "Sorry, something went wrong. Please try again."
+    )

@@ -58,8 +58,8 @@ def mint_token() -> tuple[str, str]:
 
 
 def principal_from_token(access: AccessToken) -> Principal:
-    p = Principal.parse(access.client_id)
-    return p.with_grants(*access.scopes)
+    """The token's principal (its scopes are applied by the server, see channels.mcp.server)."""
+    return Principal.parse(access.client_id)
 
 
 class StaticTokenVerifier:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "DocResult", "SearchResults", "Citation", "AskReply", "Book", "BookPage", "Recommendation",
-    "Recommendations", "OrderLine", "QuoteLine", "Quote", "Order", "FeedbackAck",
+    "Recommendations", "OrderItem", "OrderLine", "QuoteLine", "Quote", "Order", "FeedbackAck",
 ]
 
 
@@ -96,13 +96,25 @@ class Quote(BaseModel):
     demo_price: bool
 
 
+class OrderItem(BaseModel):
+    isbn: str
+    title: str
+    author: str | None = None
+    quantity: int
+    unit_price_cents: int
+    line_total_cents: int
+
+
 class Order(BaseModel):
-    id: str
+    order_id: str
     status: str
-    items: list[dict]
+    items: list[OrderItem]
     total_cents: int
-    currency: str | None = None
+    total_display: str | None = None
+    currency: str
+    demo_price: bool
     created_at: str | None = None
+    cancellable: bool = False
 
 
 class FeedbackAck(BaseModel):

@@ -62,17 +62,27 @@ def build_server(settings: Settings, *, transport: Literal["stdio", "http"], mcp
             if deps is None:
                 await d.close()
 
-    def principal() -> Principal:
+    def scoped() -> tuple[Principal, frozenset[str]]:
+        """The caller and its MCP scopes. Only ACL scopes (internal, group:*) become principal grants:
+        the ``orders`` scope lets an agent order *for itself*; it never grants staff access to orders."""
         if transport == "http":
             access = get_access_token()
             if access is None:  # the bearer middleware refuses these before any tool runs
                 raise McpToolError("Authentication required.")
-            return principal_from_token(access)
-        return Principal.parse(ms.stdio_principal).with_grants(*ms.stdio_scopes)
+            p, scopes = principal_from_token(access), frozenset(access.scopes)
+        else:
+            p, scopes = Principal.parse(ms.stdio_principal), frozenset(ms.stdio_scopes)
+        acl = [s for s in scopes if s == "internal" or s.startswith("group:")]
+        return Principal(p.kind, p.id, p.groups).with_grants(*acl), scopes
 
-    def need(p: Principal, scope: str) -> None:
-        if scope not in p.grants and not p.can(scope):
+    def principal() -> Principal:
+        return scoped()[0]
+
+    def need(scope: str) -> Principal:
+        p, scopes = scoped()
+        if scope not in scopes:
             raise McpToolError(f"This token lacks the '{scope}' scope needed for this tool.")
+        return p
 
     async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -133,16 +143,14 @@ def build_server(settings: Settings, *, transport: Literal["stdio", "http"], mcp
     @server.tool(structured_output=True)
     async def quote_order(items: list[OrderLine]) -> Quote:
         """Quote an order (database prices and total) and return the token place_order needs."""
-        p = principal()
-        need(p, "orders")
+        p = need("orders")
         q = await call(orders.quote_order, [i.model_dump() for i in items], principal=p)
         return Quote.model_validate(q)
 
     @server.tool(structured_output=True)
     async def place_order(confirmation_token: str) -> Order:
         """Place exactly the quoted order, after the user confirmed it; the same token never orders twice."""
-        p = principal()
-        need(p, "orders")
+        p = need("orders")
         key = "mcp:" + hashlib.sha256(confirmation_token.encode()).hexdigest()[:32]
         return Order.model_validate(
             await call(orders.place_order, confirmation_token, principal=p, idempotency_key=key)
@@ -151,8 +159,7 @@ def build_server(settings: Settings, *, transport: Literal["stdio", "http"], mcp
     @server.tool(structured_output=True)
     async def order_status(order_id: str) -> Order:
         """Get the status of one of the caller's orders."""
-        p = principal()
-        need(p, "orders")
+        p = need("orders")
         return Order.model_validate(await call(orders.order_status, order_id, principal=p))
 
     @server.tool(structured_output=True)

@@ -48,7 +48,9 @@ CHANNEL = "slack"
 TURN_TIMEOUT_S = 180.0
 FEEDBACK_REACTIONS = {"+1": 1, "thumbsup": 1, "-1": -1, "thumbsdown": -1}
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
-HELP = "Hi! Ask me about our documentation, books or your orders — mention me in a channel or write to me here."
+HELP = (
+    "Hi! Ask me about our documentation, books or your orders — mention me in a channel or write to me here."
+)
 
 
 def _reason(exc: BaseException) -> str:
@@ -62,18 +64,23 @@ def _reason(exc: BaseException) -> str:
 class SlackBot:
     """Builds the bolt ``AsyncApp`` (``bot.app``) around a ChatService and the channel tables."""
 
-    def __init__(self, settings: SlackSettings, service: Any, db: Any, *,
-                 client: AsyncWebClient | None = None) -> None:
+    def __init__(
+        self, settings: SlackSettings, service: Any, db: Any, *, client: AsyncWebClient | None = None
+    ) -> None:
         self.settings = settings
         self.service = service
         self.store = ChannelStore(db, CHANNEL)
-        self.audience = AudienceResolver(settings.groups, ttl=settings.audience_ttl,
-                                         max_members=settings.max_members)
+        self.audience = AudienceResolver(
+            settings.groups, ttl=settings.audience_ttl, max_members=settings.max_members
+        )
         token = settings.bot_token.get_secret_value() if settings.bot_token else None
         self.client = client or AsyncWebClient(token=token, base_url=settings.base_url)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
         self.app = AsyncApp(
-            name="libromind", client=self.client, signing_secret=secret, process_before_response=False,
+            name="libromind",
+            client=self.client,
+            signing_secret=secret,
+            process_before_response=False,
         )
         self._inflight: set[asyncio.Task[Any]] = set()
         self._register()
@@ -106,9 +113,9 @@ class SlackBot:
         listener.__name__ = fn.__name__
         return listener
 
-    async def drain(self, timeout: float = 60.0) -> None:
+    async def drain(self, wait_s: float = 60.0) -> None:
         """Wait until every running listener finished (bolt runs them after the ack)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         await asyncio.sleep(0)
         while self._inflight and time.monotonic() < deadline:
             await asyncio.wait(set(self._inflight), timeout=max(0.0, deadline - time.monotonic()))
@@ -139,15 +146,25 @@ class SlackBot:
         return await next()
 
     # ------------------------------------------------------------------------------------ principals
-    async def principal(self, client: AsyncWebClient, user_id: str, channel_id: str, *,
-                        channel_type: str | None = None, context: Any = None) -> Principal:
+    async def principal(
+        self,
+        client: AsyncWebClient,
+        user_id: str,
+        channel_id: str,
+        *,
+        channel_type: str | None = None,
+        context: Any = None,
+    ) -> Principal:
         bot_user = (context or {}).get("bot_user_id") if context is not None else None
         try:
-            audience = await self.audience.resolve(client, channel_id, channel_type=channel_type,
-                                                   bot_user_id=bot_user)
+            audience = await self.audience.resolve(
+                client, channel_id, channel_type=channel_type, bot_user_id=bot_user
+            )
         except Exception as exc:  # noqa: BLE001 - unknown audience: answer from public documents only
             metrics.record_failure(CHANNEL, "audience", type(exc).__name__)
-            log.warning("slack: cannot tell who reads %s (%s); answering from public documents", channel_id, exc)
+            log.warning(
+                "slack: cannot tell who reads %s (%s); answering from public documents", channel_id, exc
+            )
             audience = PUBLIC
         return principal_for(user_id, self.settings.groups_of(user_id), audience)
 
@@ -178,10 +195,18 @@ class SlackBot:
         if not text:
             await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=HELP)
             return
-        principal = await self.principal(client, user, channel, channel_type=event.get("channel_type"),
-                                         context=context)
-        await self.run_turn(client, channel=channel, thread_ts=thread_ts, principal=principal,
-                            thread=self.thread_id(channel, thread_ts), message=text, endpoint="message")
+        principal = await self.principal(
+            client, user, channel, channel_type=event.get("channel_type"), context=context
+        )
+        await self.run_turn(
+            client,
+            channel=channel,
+            thread_ts=thread_ts,
+            principal=principal,
+            thread=self.thread_id(channel, thread_ts),
+            message=text,
+            endpoint="message",
+        )
 
     async def on_reaction(self, *, body: dict, client: AsyncWebClient, **_: Any) -> None:
         event = body.get("event") or {}
@@ -199,15 +224,23 @@ class SlackBot:
         try:
             await self.service.feedback(posted.answer_id, Principal("employee", user), score, channel=CHANNEL)
         except Exception as exc:  # noqa: BLE001 - told to the user, logged, counted
-            await self._fail(client, "feedback", exc, channel=item["channel"], user=user,
-                             thread_ts=None, lead="Sorry, your reaction was not recorded")
+            await self._fail(
+                client,
+                "feedback",
+                exc,
+                channel=item["channel"],
+                user=user,
+                thread_ts=None,
+                lead="Sorry, your reaction was not recorded",
+            )
             return
         metrics.record_request(CHANNEL, "feedback", "ok")
         metrics.record_feedback(CHANNEL, score)
         log.info("slack: feedback %+d on %s", score, posted.answer_id)
 
-    async def on_decision(self, *, ack: Any, body: dict, client: AsyncWebClient, context: Any,
-                          **_: Any) -> None:
+    async def on_decision(
+        self, *, ack: Any, body: dict, client: AsyncWebClient, context: Any, **_: Any
+    ) -> None:
         await ack()
         action = (body.get("actions") or [{}])[0]
         decision = "confirmed" if action.get("action_id") == ui.CONFIRM_ACTION else "cancelled"
@@ -237,18 +270,37 @@ class SlackBot:
             if not pending or pending.get("quote_id") != posted.quote_id:
                 await tell("This quote is no longer waiting for confirmation. Ask me again to get a new one.")
                 return
-            await client.chat_update(channel=channel, ts=ts, text=message.get("text") or "Order quote",
-                                     blocks=ui.decided_blocks(message.get("blocks") or [], decision, user))
+            await client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=message.get("text") or "Order quote",
+                blocks=ui.decided_blocks(message.get("blocks") or [], decision, user),
+            )
         except Exception as exc:  # noqa: BLE001
             await self._fail(client, "confirm", exc, channel=channel, user=user, thread_ts=thread_ts)
             return
-        await self.run_turn(client, channel=channel, thread_ts=thread_ts, principal=principal,
-                            thread=posted.thread, message="yes" if decision == "confirmed" else "no",
-                            endpoint="confirm")
+        await self.run_turn(
+            client,
+            channel=channel,
+            thread_ts=thread_ts,
+            principal=principal,
+            thread=posted.thread,
+            message="yes" if decision == "confirmed" else "no",
+            endpoint="confirm",
+        )
 
     # ------------------------------------------------------------------------------------ a turn
-    async def run_turn(self, client: AsyncWebClient, *, channel: str, thread_ts: str, principal: Principal,
-                       thread: str, message: str, endpoint: str = "message") -> dict[str, Any] | None:
+    async def run_turn(
+        self,
+        client: AsyncWebClient,
+        *,
+        channel: str,
+        thread_ts: str,
+        principal: Principal,
+        thread: str,
+        message: str,
+        endpoint: str = "message",
+    ) -> dict[str, Any] | None:
         """Post "Thinking…", stream the turn into it, then the final blocks; remember the answer."""
         ts: str | None = None
         try:
@@ -265,19 +317,30 @@ class SlackBot:
             if not answer or answer.startswith("Sorry, something went wrong"):
                 reply = {**reply, "answer": ui.error_text(error)}
         try:
-            await client.chat_update(channel=channel, ts=ts, text=ui.fallback_text(reply),
-                                     blocks=ui.reply_blocks(reply, quote=quote))
+            await client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=ui.fallback_text(reply),
+                blocks=ui.reply_blocks(reply, quote=quote),
+            )
             quote_id = (quote or {}).get("quote_id") if not reply.get("order") else None
-            await self.store.remember(channel, ts, principal=principal.key, thread=thread,
-                                      answer_id=reply.get("answer_id"), quote_id=quote_id)
+            await self.store.remember(
+                channel,
+                ts,
+                principal=principal.key,
+                thread=thread,
+                answer_id=reply.get("answer_id"),
+                quote_id=quote_id,
+            )
         except Exception as exc:  # noqa: BLE001
             await self._fail(client, endpoint, exc, channel=channel, thread_ts=thread_ts, ts=ts)
             return None
         metrics.record_request(CHANNEL, endpoint, "error" if error else "ok")
         return reply
 
-    async def _stream(self, client: AsyncWebClient, channel: str, ts: str, principal: Principal, thread: str,
-                      message: str) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
+    async def _stream(
+        self, client: AsyncWebClient, channel: str, ts: str, principal: Principal, thread: str, message: str
+    ) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
         steps: list[str] = []
         text = ""
         shown = ui.THINKING
@@ -314,9 +377,18 @@ class SlackBot:
         except Exception as exc:  # noqa: BLE001 - a skipped progress frame is fine; the final update is not
             log.info("slack: progress update skipped: %s", exc)
 
-    async def _fail(self, client: AsyncWebClient, endpoint: str, exc: BaseException, *, channel: str,
-                    thread_ts: str | None, ts: str | None = None, user: str | None = None,
-                    lead: str | None = None) -> None:
+    async def _fail(
+        self,
+        client: AsyncWebClient,
+        endpoint: str,
+        exc: BaseException,
+        *,
+        channel: str,
+        thread_ts: str | None,
+        ts: str | None = None,
+        user: str | None = None,
+        lead: str | None = None,
+    ) -> None:
         """Log, count and tell the user in words (edit the placeholder, else post in the thread)."""
         kind = exc.code if isinstance(exc, ToolError) else type(exc).__name__
         metrics.record_request(CHANNEL, endpoint, "error")

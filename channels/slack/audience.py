@@ -61,8 +61,9 @@ PUBLIC = Audience(internal=False, groups=frozenset(), reason="public only")
 def principal_for(user_id: str, groups: tuple[str, ...], audience: Audience) -> AudiencePrincipal:
     own = set(groups)
     capped = own if audience.groups is None else own & set(audience.groups)
-    return AudiencePrincipal(kind="employee", id=user_id, groups=tuple(sorted(capped)),
-                             internal=audience.internal)
+    return AudiencePrincipal(
+        kind="employee", id=user_id, groups=tuple(sorted(capped)), internal=audience.internal
+    )
 
 
 class AudienceResolver:
@@ -75,8 +76,9 @@ class AudienceResolver:
         self._cache: dict[str, tuple[float, Audience]] = {}
         self._users: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    async def resolve(self, client: Any, channel_id: str, *, channel_type: str | None = None,
-                      bot_user_id: str | None = None) -> Audience:
+    async def resolve(
+        self, client: Any, channel_id: str, *, channel_type: str | None = None, bot_user_id: str | None = None
+    ) -> Audience:
         if channel_type == "im" or channel_id.startswith("D"):
             return DM
         now = time.monotonic()
@@ -92,8 +94,10 @@ class AudienceResolver:
         info = (await client.conversations_info(channel=channel_id)).get("channel") or {}
         if info.get("is_im"):
             return DM
-        if info.get("is_ext_shared") or info.get("is_pending_ext_shared") or (
-            info.get("is_shared") and not info.get("is_org_shared")
+        if (
+            info.get("is_ext_shared")
+            or info.get("is_pending_ext_shared")
+            or (info.get("is_shared") and not info.get("is_org_shared"))
         ):
             return Audience(False, frozenset(), "shared with another organisation: public only")
         members = await self._members(client, channel_id)

@@ -12,8 +12,19 @@ import re
 from typing import Any
 
 __all__ = [
-    "CONFIRM_ACTION", "CANCEL_ACTION", "THINKING", "escape", "mrkdwn", "progress_text", "reply_blocks",
-    "fallback_text", "citation_label", "money", "quote_lines", "decided_blocks", "error_text",
+    "CONFIRM_ACTION",
+    "CANCEL_ACTION",
+    "THINKING",
+    "escape",
+    "mrkdwn",
+    "progress_text",
+    "reply_blocks",
+    "fallback_text",
+    "citation_label",
+    "money",
+    "quote_lines",
+    "decided_blocks",
+    "error_text",
 ]
 
 CONFIRM_ACTION = "libromind_confirm"
@@ -23,9 +34,15 @@ SECTION_MAX = 2900  # Slack: 3000 characters per section text
 MAX_CITATIONS = 8
 MAX_TEXT = 3900  # chat.update text kept well under Slack's 4000 "truncation" advice
 STEP_LABELS = {
-    "expand": "expanding the question", "hyde": "drafting a search passage", "retrieve": "searching the documents",
-    "rerank": "ranking passages", "catalog": "looking in the catalog", "order": "preparing the order",
-    "confirm": "asking for confirmation", "answer": "writing the answer", "clarify": "asking a question",
+    "expand": "expanding the question",
+    "hyde": "drafting a search passage",
+    "retrieve": "searching the documents",
+    "rerank": "ranking passages",
+    "catalog": "looking in the catalog",
+    "order": "preparing the order",
+    "confirm": "asking for confirmation",
+    "answer": "writing the answer",
+    "clarify": "asking a question",
     "refuse": "declining",
 }
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
@@ -96,12 +113,26 @@ def _quote_blocks(quote: dict[str, Any]) -> list[dict[str, Any]]:
     text = "*Confirm this order?*\n" + "\n".join(escape(line) for line in quote_lines(quote))
     return [
         {"type": "section", "block_id": "quote", "text": {"type": "mrkdwn", "text": text[:SECTION_MAX]}},
-        {"type": "actions", "block_id": "quote_actions", "elements": [
-            {"type": "button", "action_id": CONFIRM_ACTION, "style": "primary", "value": qid,
-             "text": {"type": "plain_text", "text": "Confirm order"}},
-            {"type": "button", "action_id": CANCEL_ACTION, "style": "danger", "value": qid,
-             "text": {"type": "plain_text", "text": "Cancel"}},
-        ]},
+        {
+            "type": "actions",
+            "block_id": "quote_actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": CONFIRM_ACTION,
+                    "style": "primary",
+                    "value": qid,
+                    "text": {"type": "plain_text", "text": "Confirm order"},
+                },
+                {
+                    "type": "button",
+                    "action_id": CANCEL_ACTION,
+                    "style": "danger",
+                    "value": qid,
+                    "text": {"type": "plain_text", "text": "Cancel"},
+                },
+            ],
+        },
     ]
 
 
@@ -120,16 +151,25 @@ def reply_blocks(reply: dict[str, Any], *, quote: dict[str, Any] | None = None) 
         if len(snippet) > 280:
             snippet = snippet[:279] + "…"
         head = f"*[{n}] {escape(str(c.get('source') or 'document'))}*"
-        blocks.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": head + (f"\n>{escape(snippet)}" if snippet else "")}})
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": escape(citation_label(c))}]})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": head + (f"\n>{escape(snippet)}" if snippet else "")},
+            }
+        )
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(citation_label(c))}]}
+        )
     quote = quote or reply.get("quote")
     if isinstance(quote, dict) and quote.get("quote_id") and not reply.get("order"):
         blocks.extend(_quote_blocks(quote))
     if reply.get("answer_id"):
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": "React with :+1: or :-1: to rate this answer."}]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": "React with :+1: or :-1: to rate this answer."}],
+            }
+        )
     return blocks[:50]
 
 
@@ -155,4 +195,8 @@ def error_text(reason: str | None) -> str:
     reason = " ".join((reason or "").split())
     if len(reason) > 200:
         reason = reason[:199] + "…"
-    return f"Sorry, something went wrong: {reason}" if reason else "Sorry, something went wrong. Please try again."
+    return (
+        f"Sorry, something went wrong: {reason}"
+        if reason
+        else "Sorry, something went wrong. Please try again."
+    )

@@ -45,7 +45,7 @@ def http_app(bot: SlackBot) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         yield
-        await bot.drain(timeout=30.0)  # let answers in progress finish before the process exits
+        await bot.drain(wait_s=30.0)  # let answers in progress finish before the process exits
 
     return Starlette(
         routes=[
@@ -66,4 +66,4 @@ async def run_socket_mode(bot: SlackBot, app_token: str) -> None:
         await handler.start_async()
     finally:
         await handler.close_async()
-        await bot.drain(timeout=30.0)
+        await bot.drain(wait_s=30.0)

@@ -27,7 +27,9 @@ class SlackSettings(BaseSettings):
 
     signing_secret: SecretStr | None = Field(default=None, description="Slack app signing secret.")
     bot_token: SecretStr | None = Field(default=None, description="Bot token (xoxb-...).")
-    app_token: SecretStr | None = Field(default=None, description="App-level token for Socket Mode (xapp-...).")
+    app_token: SecretStr | None = Field(
+        default=None, description="App-level token for Socket Mode (xapp-...)."
+    )
     groups: dict[str, list[str]] = Field(
         default_factory=dict, description="Slack user id -> document groups (JSON)."
     )

@@ -49,7 +49,8 @@ class ChannelStore:
         row = await self.db.fetchrow(
             "INSERT INTO channel_events (platform, event_id) VALUES (%s, %s)"
             " ON CONFLICT DO NOTHING RETURNING event_id",
-            self.platform, str(event_id),
+            self.platform,
+            str(event_id),
         )
         self._claims += 1
         if self._claims % _PRUNE_EVERY == 0:
@@ -63,7 +64,13 @@ class ChannelStore:
         )
 
     async def remember(
-        self, channel_id: str, message_id: str, *, principal: str, thread: str, answer_id: str | None,
+        self,
+        channel_id: str,
+        message_id: str,
+        *,
+        principal: str,
+        thread: str,
+        answer_id: str | None,
         quote_id: str | None = None,
     ) -> None:
         await self.db.execute(
@@ -72,7 +79,13 @@ class ChannelStore:
             " ON CONFLICT (platform, channel_id, message_id) DO UPDATE SET answer_id = EXCLUDED.answer_id,"
             " principal = EXCLUDED.principal, thread = EXCLUDED.thread, quote_id = EXCLUDED.quote_id,"
             " quote_state = EXCLUDED.quote_state",
-            self.platform, str(channel_id), str(message_id), answer_id, principal, thread, quote_id,
+            self.platform,
+            str(channel_id),
+            str(message_id),
+            answer_id,
+            principal,
+            thread,
+            quote_id,
             "pending" if quote_id else None,
         )
 
@@ -80,7 +93,9 @@ class ChannelStore:
         row = await self.db.fetchrow(
             "SELECT platform, channel_id, message_id, answer_id, principal, thread, quote_id, quote_state"
             " FROM channel_messages WHERE platform = %s AND channel_id = %s AND message_id = %s",
-            self.platform, str(channel_id), str(message_id),
+            self.platform,
+            str(channel_id),
+            str(message_id),
         )
         return PostedMessage(**row) if row else None
 
@@ -89,7 +104,10 @@ class ChannelStore:
         row = await self.db.fetchrow(
             "UPDATE channel_messages SET quote_state = %s WHERE platform = %s AND channel_id = %s"
             " AND message_id = %s AND quote_state = 'pending' RETURNING message_id",
-            state, self.platform, str(channel_id), str(message_id),
+            state,
+            self.platform,
+            str(channel_id),
+            str(message_id),
         )
         return row is not None
 
@@ -98,5 +116,7 @@ class ChannelStore:
         await self.db.execute(
             "UPDATE channel_messages SET quote_state = 'pending' WHERE platform = %s AND channel_id = %s"
             " AND message_id = %s",
-            self.platform, str(channel_id), str(message_id),
+            self.platform,
+            str(channel_id),
+            str(message_id),
         )

@@ -19,10 +19,16 @@ from typing import Any
 
 __all__ = ["CONTENT_TYPE", "record_request", "record_failure", "record_feedback", "render", "value"]
 
-_REQUESTS = ("libromind_chat_requests_total", "Chat requests by channel, endpoint and outcome.",
-             ("channel", "endpoint", "outcome"))
-_FAILURES = ("libromind_chat_failures_total", "Chat failures by channel, endpoint and kind.",
-             ("channel", "endpoint", "kind"))
+_REQUESTS = (
+    "libromind_chat_requests_total",
+    "Chat requests by channel, endpoint and outcome.",
+    ("channel", "endpoint", "outcome"),
+)
+_FAILURES = (
+    "libromind_chat_failures_total",
+    "Chat failures by channel, endpoint and kind.",
+    ("channel", "endpoint", "kind"),
+)
 _FEEDBACK = ("libromind_feedback_total", "Answer feedback by channel and score.", ("channel", "score"))
 
 

@@ -6,6 +6,7 @@ Needs LIBROMIND_DISCORD_TOKEN and the bot's "Message Content Intent" enabled in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import typer
 
@@ -28,7 +29,7 @@ async def serve_discord(settings: Settings, discord_settings: object) -> None:
             try:
                 await bot.start(token)
             finally:
-                await bot.drain(timeout=30.0)
+                await bot.drain(wait_s=30.0)
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +49,5 @@ def register(app: typer.Typer) -> None:
         from libromind.commands.serve import prepare
 
         run(prepare(settings))
-        try:
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
             run(serve_discord(settings, discord_settings))
-        except (KeyboardInterrupt, asyncio.CancelledError):  # pragma: no cover
-            pass

@@ -24,8 +24,13 @@ async def _ingest(paths: list[Path], acl: str, as_json: bool) -> dict[str, Any]:
         total = len(walk_paths(paths))
         batch = await _start_batch(deps, paths, acl, total)
         progress = Progress(
-            TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[current]}"), console=err_console, transient=as_json,
+            TextColumn("[bold]ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[current]}"),
+            console=err_console,
+            transient=as_json,
             disable=as_json and not err_console.is_terminal,
         )
         with progress:
@@ -49,7 +54,9 @@ async def _start_batch(deps: Any, paths: list[Path], acl: str, total: int) -> An
         from workers.queue import BatchRecord
     except ImportError:  # pragma: no cover
         return None
-    return await BatchRecord.start(deps.db, "ingest_batch", {"paths": [str(p) for p in paths], "acl": acl}, total)
+    return await BatchRecord.start(
+        deps.db, "ingest_batch", {"paths": [str(p) for p in paths], "acl": acl}, total
+    )
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

@@ -21,14 +21,26 @@ def _print_results(query: str, results: list[dict[str, Any]], ms: float) -> None
     for i, r in enumerate(results, 1):
         where = r["source"] + (f" p.{r['page']}" if r["page"] else "")
         section = f" — {r['section']}" if r["section"] else ""
-        console.print(f"\n[bold cyan]{i}.[/] [green]{where}[/]{section}  [dim]score {r['score']:.4f} "
-                      f"chunk {r['chunk_id']}[/]", highlight=False)
+        console.print(
+            f"\n[bold cyan]{i}.[/] [green]{where}[/]{section}  [dim]score {r['score']:.4f} "
+            f"chunk {r['chunk_id']}[/]",
+            highlight=False,
+        )
         text = " ".join(r["text"].split())
         console.print(text[:400] + ("…" if len(text) > 400 else ""), highlight=False, soft_wrap=True)
 
 
-async def _search(query: str | None, batch: Path | None, k: int, principal_s: str | None, as_json: bool,
-                  mode: str, rerank: bool, expand: bool, hyde: bool) -> None:
+async def _search(
+    query: str | None,
+    batch: Path | None,
+    k: int,
+    principal_s: str | None,
+    as_json: bool,
+    mode: str,
+    rerank: bool,
+    expand: bool,
+    hyde: bool,
+) -> None:
     from tools.knowledge import RetrievalOptions, get_index, search_documents
 
     principal = parse_principal(principal_s)
@@ -43,16 +55,21 @@ async def _search(query: str | None, batch: Path | None, k: int, principal_s: st
 
         async def one(q: str) -> tuple[list[dict[str, Any]], float]:
             t0 = time.perf_counter()
-            res = await search_documents(q, k, principal=principal, rerank=rerank, expand=expand,
-                                         use_hyde=hyde, options=opts)
+            res = await search_documents(
+                q, k, principal=principal, rerank=rerank, expand=expand, use_hyde=hyde, options=opts
+            )
             return res, (time.perf_counter() - t0) * 1000
 
         if batch is None:
             assert query is not None
             results, ms = await one(query)
             if as_json:
-                sys.stdout.write(json.dumps({"query": query, "results": results, "latency_ms": round(ms, 2)},
-                                            ensure_ascii=False) + "\n")
+                sys.stdout.write(
+                    json.dumps(
+                        {"query": query, "results": results, "latency_ms": round(ms, 2)}, ensure_ascii=False
+                    )
+                    + "\n"
+                )
             else:
                 _print_results(query, results, ms)
             return
@@ -64,7 +81,9 @@ async def _search(query: str | None, batch: Path | None, k: int, principal_s: st
                     item = json.loads(line)
                     qid, q = item["id"], item["query"]
                 except (ValueError, KeyError, TypeError):
-                    raise fail(f"{batch}:{n}: each line must be a JSON object with \"id\" and \"query\"") from None
+                    raise fail(
+                        f'{batch}:{n}: each line must be a JSON object with "id" and "query"'
+                    ) from None
                 try:
                     results, ms = await one(str(q))
                     out: dict[str, Any] = {"id": qid, "results": results, "latency_ms": round(ms, 2)}
@@ -78,8 +97,9 @@ def register(app: typer.Typer) -> None:
     @app.command("search")
     def search(
         query: str = typer.Argument(None, help="What to search for."),
-        batch: Path = typer.Option(None, "--batch", help="JSONL file of {\"id\",\"query\"} lines.",
-                                   exists=True, dir_okay=False),
+        batch: Path = typer.Option(
+            None, "--batch", help='JSONL file of {"id","query"} lines.', exists=True, dir_okay=False
+        ),
         k: int = typer.Option(10, "--k", min=1, max=100, help="Number of results."),
         as_: str = typer.Option(None, "--as", help="Search as this principal (ACL), e.g. employee:ann."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),

@@ -9,6 +9,7 @@ Both need LIBROMIND_SLACK_BOT_TOKEN.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import typer
 
@@ -18,7 +19,9 @@ from memory.settings import MissingExtra, Settings, get_settings, require_extra
 __all__ = ["register", "serve_slack"]
 
 
-async def serve_slack(settings: Settings, slack_settings: object, *, socket: bool, host: str, port: int) -> None:
+async def serve_slack(
+    settings: Settings, slack_settings: object, *, socket: bool, host: str, port: int
+) -> None:
     from agent.service import ChatService
     from channels.slack.app import SlackBot
     from channels.slack.server import http_app, run_socket_mode
@@ -33,8 +36,9 @@ async def serve_slack(settings: Settings, slack_settings: object, *, socket: boo
             return
         import uvicorn
 
-        console.print(f"Slack: serving [bold]http://{host}:{port}/slack/events[/] (Ctrl+C to stop)",
-                      highlight=False)
+        console.print(
+            f"Slack: serving [bold]http://{host}:{port}/slack/events[/] (Ctrl+C to stop)", highlight=False
+        )
         config = uvicorn.Config(http_app(bot), host=host, port=port, log_config=None, access_log=False)
         await uvicorn.Server(config).serve()
 
@@ -42,7 +46,9 @@ async def serve_slack(settings: Settings, slack_settings: object, *, socket: boo
 def register(app: typer.Typer) -> None:
     @app.command()
     def slack(
-        socket: bool = typer.Option(False, "--socket", help="Use Socket Mode (needs LIBROMIND_SLACK_APP_TOKEN)."),
+        socket: bool = typer.Option(
+            False, "--socket", help="Use Socket Mode (needs LIBROMIND_SLACK_APP_TOKEN)."
+        ),
         host: str = typer.Option(None, help="Bind address for HTTP mode (default LIBROMIND_HOST)."),
         port: int = typer.Option(3000, help="Port for HTTP mode (POST /slack/events)."),
     ) -> None:
@@ -73,7 +79,5 @@ def register(app: typer.Typer) -> None:
             if busy:
                 raise fail(f"{busy}. Choose another port with --port.")
         run(prepare(settings))
-        try:
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
             run(serve_slack(settings, slack_settings, socket=socket, host=bind, port=port))
-        except (KeyboardInterrupt, asyncio.CancelledError):  # pragma: no cover
-            pass

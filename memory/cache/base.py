@@ -29,8 +29,13 @@ class SemanticCache(Protocol):
     async def lookup(self, vector: np.ndarray, question: str, partition: str) -> CacheEntry | None: ...
 
     async def store(
-        self, vector: np.ndarray, question: str, partition: str, reply: dict[str, Any],
-        chunk_ids: Sequence[str], ttl_s: int,
+        self,
+        vector: np.ndarray,
+        question: str,
+        partition: str,
+        reply: dict[str, Any],
+        chunk_ids: Sequence[str],
+        ttl_s: int,
     ) -> str: ...
 
     async def invalidate_chunks(self, chunk_ids: Sequence[str]) -> int: ...

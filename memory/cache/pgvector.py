@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -44,6 +45,7 @@ class PgVectorCache:
         self.threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         self.guard = guard or GuardConfig()
         self.candidates = candidates
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def search(
         self, vector: np.ndarray, partition: str, k: int, min_similarity: float
@@ -77,11 +79,19 @@ class PgVectorCache:
     async def lookup(self, vector: np.ndarray, question: str, partition: str) -> CacheEntry | None:
         found = await self.search(vector, partition, self.candidates, self.threshold)
         entry: CacheEntry | None = pick([(e.question, e) for e in found], question, self.guard)
-        if entry is not None:
-            await self.db.execute(
-                "UPDATE cache_entries SET hits = hits + 1, last_hit_at = now() WHERE id = %s", entry.entry_id
-            )
+        if entry is not None:  # the hit counter is bookkeeping: update it off the hit's latency path
+            task = asyncio.create_task(self._count_hit(entry.entry_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return entry
+
+    async def _count_hit(self, entry_id: str) -> None:
+        try:
+            await self.db.execute(
+                "UPDATE cache_entries SET hits = hits + 1, last_hit_at = now() WHERE id = %s", entry_id
+            )
+        except Exception:  # pragma: no cover - bookkeeping never fails a lookup
+            log.debug("cache hit counter update failed", exc_info=True)
 
     async def store(
         self,
@@ -136,4 +146,5 @@ class PgVectorCache:
         await self.db.execute("DELETE FROM cache_entries")
 
     async def aclose(self) -> None:
-        return None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -140,9 +140,8 @@ class RedisCache:
     async def lookup(self, vector: np.ndarray, question: str, partition: str) -> CacheEntry | None:
         found = await self.search(vector, partition, self.candidates, self.threshold)
         entry: CacheEntry | None = pick([(e.question, e) for e in found], question, self.guard)
-        if entry is not None:
-            client = await self._cache._get_async_redis_client()
-            await client.hincrby(entry.entry_id, "hits", 1)
+        # No per-entry hit counter here: HINCRBY on a key that expired meanwhile would recreate it
+        # without a TTL. Hits are counted by CacheFront.stats.
         return entry
 
     async def store(

@@ -165,7 +165,7 @@ class CacheFront:
         scopes: Iterable[str],
         versions: CacheVersions | Sequence[Any] | Mapping[str, Any] | None,
         reply: dict[str, Any],
-        chunk_ids: Sequence[str],
+        chunk_ids: Sequence[Any],
         *,
         vector: np.ndarray | None = None,
         ttl_s: int | None = None,

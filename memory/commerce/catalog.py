@@ -143,6 +143,12 @@ async def get_books(db: Any, isbn13s: list[str]) -> dict[str, dict[str, Any]]:
     return {r["isbn13"]: r for r in rows}
 
 
+async def _fetch(db: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async with db.pool.connection() as conn:
+        cur = await conn.execute(sql, params)
+        return await cur.fetchall()
+
+
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -197,6 +203,68 @@ _ORDER = {
     "year": "b.year DESC NULLS LAST, b.isbn13",
     "price": "b.price_cents ASC, b.isbn13",
 }
+_LEX = "greatest(word_similarity(%(q)s, {t}.title), 0.9 * word_similarity(%(q)s, {t}.author))"
+_POP = "0.04 * ln(1 + coalesce(s.rating_count, 0)) / ln(2600.0)"
+_SCORE_LEX = 0.75
+_SCORE_SEM = 0.25
+
+
+def _score(lex: float, sem: float, rating_count: int | None) -> float:
+    import math
+
+    return (_SCORE_LEX * lex + _SCORE_SEM * max(sem - 0.25, 0.0) / 0.75
+            + 0.04 * math.log1p(rating_count or 0) / math.log(2600.0))
+
+
+async def _lexical(
+    db: Any, tier: str, fsql: str, params: dict[str, Any], order: str, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Matches of the query in one tier ("hot" = most-read books, "all"), ordered and cut; and the count."""
+    if tier == "hot":
+        source = (
+            f"SELECT h.isbn13, {_LEX.format(t='h')} AS lex FROM book_search_hot h"
+            " WHERE (%(q)s <%% h.title OR %(q)s <%% h.author)"
+        )
+    else:
+        source = (
+            f"SELECT b.isbn13, {_LEX.format(t='b')} AS lex FROM books b"
+            " WHERE (%(q)s <%% b.title OR %(q)s <%% b.author OR lower(b.title) = lower(%(q)s))"
+        )
+    if order == "relevance":
+        order = f"({_SCORE_LEX} * m.lex + {_POP}) DESC, b.isbn13"
+    sql = (
+        f"WITH m AS ({source}) SELECT {_BOOK_COLS}, m.lex, count(*) OVER () AS total"
+        " FROM m JOIN books b ON b.isbn13 = m.isbn13 LEFT JOIN book_stats s ON s.isbn13 = b.isbn13"
+        f" WHERE m.lex >= 0.3{fsql} ORDER BY {order} LIMIT %(n)s OFFSET %(o)s"
+    )
+    rows = await _fetch(db, sql, {**params, "n": limit, "o": offset})
+    if not rows and offset:
+        rows0 = await _fetch(db, sql, {**params, "n": 1, "o": 0})
+        return [], int(rows0[0]["total"]) if rows0 else 0
+    return rows, int(rows[0]["total"]) if rows else 0
+
+
+async def _semantic(
+    db: Any, vec: np.ndarray, fsql: str, params: dict[str, Any], lex_ids: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Nearest embedded books (filtered) with their lexical scores; and similarities of ``lex_ids``."""
+    p = {**params, "v": vec, "k": SEM_K, "ids": lex_ids}
+    near = await _fetch(
+        db,
+        f"SELECT {_BOOK_COLS}, e.sem, {_LEX.format(t='b')} AS lex FROM"
+        " (SELECT isbn13, 1 - (embedding <=> %(v)s) AS sem FROM book_embeddings"
+        "  ORDER BY embedding <=> %(v)s LIMIT %(k)s) e"
+        " JOIN books b ON b.isbn13 = e.isbn13 LEFT JOIN book_stats s ON s.isbn13 = b.isbn13"
+        f" WHERE true{fsql}",
+        p,
+    )
+    sims: dict[str, float] = {}
+    if lex_ids:
+        for r in await _fetch(
+            db, "SELECT isbn13, 1 - (embedding <=> %(v)s) AS sem FROM book_embeddings WHERE isbn13 = ANY(%(ids)s)", p
+        ):
+            sims[r["isbn13"]] = float(r["sem"])
+    return near, sims
 
 
 async def search_books(
@@ -218,70 +286,80 @@ async def search_books(
 ) -> dict[str, Any]:
     if sort not in ("relevance", "title", "year", "price"):
         raise BadRequest("sort must be one of relevance, title, year, price.")
-    if not isinstance(page, int) or page < 1:
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise BadRequest("page must be 1 or more.")
-    if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}.")
     offset = (page - 1) * page_size
     if offset >= MAX_OFFSET:
         raise BadRequest(f"Pages beyond {MAX_OFFSET // page_size} are not available; narrow the search.")
     q = " ".join((query or "").split())[:200]
-    params: dict[str, Any] = {"limit": page_size, "offset": offset}
+    params: dict[str, Any] = {}
     where = _filters(params, author, publisher, year_min, year_max, price_min_cents, price_max_cents, in_stock)
     fsql = (" AND " + " AND ".join(where)) if where else ""
+    capped = False
     if q:
         params["q"] = q
-        use_sem = semantic and embedder is not None and len(q) >= 3
-        if use_sem:
-            params["v"] = await _embed_query(embedder, q)
-            params["k"] = SEM_K
-            sem_cte = (
-                ", sem AS (SELECT e.isbn13, 1 - (e.embedding <=> %(v)s) AS sem FROM book_embeddings e"
-                " ORDER BY e.embedding <=> %(v)s LIMIT %(k)s)"
-            )
-            cand = "SELECT isbn13 FROM lex UNION SELECT isbn13 FROM sem"
-            sem_join = "LEFT JOIN sem ON sem.isbn13 = b.isbn13"
-            sem_col = "coalesce(sem.sem, 0)"
+        use_sem = semantic and embedder is not None and len(q) >= 3 and sort == "relevance"
+        vec_task = asyncio.ensure_future(_embed_query(embedder, q)) if use_sem else None
+        need = offset + page_size
+        cut = max(need, 50) if use_sem else page_size
+        skip = 0 if use_sem else offset
+        order = sort if sort == "relevance" else _ORDER[sort]
+        rows, total = await _lexical(db, "hot", fsql, params, order, cut, skip)
+        if total >= need:
+            capped = True  # the whole catalog may hold more matches than the most-read tier
         else:
-            sem_cte, cand, sem_join, sem_col = "", "SELECT isbn13 FROM lex", "", "0"
-        order = "score DESC, b.isbn13" if sort == "relevance" else _ORDER[sort]
-        sql = (
-            "WITH lex AS (SELECT b.isbn13 FROM books b WHERE (%(q)s <%% b.title OR %(q)s <%% b.author)"
-            f"{fsql} LIMIT 5000){sem_cte},"
-            f" cand AS ({cand}),"
-            " scored AS (SELECT b.*, s.rating_count, s.rating_avg,"
-            "  greatest(word_similarity(%(q)s, b.title), 0.9 * word_similarity(%(q)s, b.author),"
-            "           similarity(%(q)s, b.title)) AS lex,"
-            f"  {sem_col} AS sem"
-            f"  FROM cand JOIN books b ON b.isbn13 = cand.isbn13 {sem_join}"
-            f"  LEFT JOIN book_stats s ON s.isbn13 = b.isbn13 WHERE true{fsql})"
-            " SELECT b.*, (0.75 * b.lex + 0.25 * greatest(b.sem - 0.25, 0) / 0.75"
-            "   + 0.04 * ln(1 + coalesce(b.rating_count, 0)) / ln(2600.0)) AS score,"
-            "  count(*) OVER () AS total"
-            " FROM scored b WHERE b.lex >= 0.3 OR b.sem >= 0.45"
-            f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
-        )
-        rows = await db.fetch(sql, params)
-        total = int(rows[0]["total"]) if rows else 0
-        capped = total >= 5000
-        if not rows and offset:
-            first = await db.fetchrow(sql, {**params, "limit": 1, "offset": 0})
-            total = int(first["total"]) if first else 0
+            rows, total = await _lexical(db, "all", fsql, params, order, cut, skip)
+        if vec_task is not None:
+            vec = await vec_task
+            near, sims = await _semantic(db, vec, fsql, params, [r["isbn13"] for r in rows])
+            merged: dict[str, dict[str, Any]] = {}
+            for r in rows:
+                merged[r["isbn13"]] = {**r, "sem": sims.get(r["isbn13"], 0.0)}
+            extra = 0
+            for r in near:
+                if r["isbn13"] not in merged and (float(r["lex"]) >= 0.3 or float(r["sem"]) >= 0.45):
+                    merged[r["isbn13"]] = dict(r)
+                    extra += 1
+            for r in merged.values():
+                r["score"] = _score(float(r["lex"]), float(r["sem"]), r.get("rating_count"))
+            ranked = sorted(merged.values(), key=lambda r: (-r["score"], r["isbn13"]))
+            total += extra
+            rows = ranked[offset : offset + page_size]
+        else:
+            for r in rows:
+                r["score"] = _score(float(r["lex"]), 0.0, r.get("rating_count"))
     else:
-        order = "coalesce(s.rating_count, 0) DESC, b.isbn13" if sort == "relevance" else _ORDER[sort]
-        sql = (
-            f"SELECT {_BOOK_COLS} FROM books b LEFT JOIN book_stats s ON s.isbn13 = b.isbn13"
-            f" WHERE true{fsql} ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
-        )
-        rows = await db.fetch(sql, params)
-        cnt = await db.fetchrow(
-            f"SELECT count(*) AS n FROM (SELECT 1 FROM books b WHERE true{fsql} LIMIT {COUNT_CAP + 1}) x",
+        params.update({"n": page_size, "o": offset})
+        rows = []
+        if sort == "relevance":  # most-read first, driven by the popularity index
+            rows = await _fetch(
+                db,
+                f"SELECT {_BOOK_COLS} FROM book_stats s JOIN books b ON b.isbn13 = s.isbn13 WHERE true{fsql}"
+                " ORDER BY s.rating_count DESC, s.isbn13 LIMIT %(n)s OFFSET %(o)s",
+                params,
+            )
+            if len(rows) < page_size:
+                rows = []
+        if not rows:
+            order = "coalesce(s.rating_count, 0) DESC, b.isbn13" if sort == "relevance" else _ORDER[sort]
+            rows = await _fetch(
+                db,
+                f"WITH p AS (SELECT b.* FROM books b LEFT JOIN book_stats s ON s.isbn13 = b.isbn13"
+                f" WHERE true{fsql} ORDER BY {order} LIMIT %(n)s OFFSET %(o)s)"
+                f" SELECT {_BOOK_COLS} FROM p b LEFT JOIN book_stats s ON s.isbn13 = b.isbn13 ORDER BY {order}",
+                params,
+            )
+        cnt = await _fetch(
+            db, f"SELECT count(*) AS n FROM (SELECT 1 FROM books b WHERE true{fsql} LIMIT {COUNT_CAP + 1}) x",
             params,
         )
-        total = int(cnt["n"]) if cnt else 0
+        total = int(cnt[0]["n"]) if cnt else 0
         capped = total > COUNT_CAP
         total = min(total, COUNT_CAP)
     results = [to_public(r) for r in rows]
+    demo = any(r["demo_price"] for r in results)
     return {
         "query": q or None,
         "total": total,
@@ -290,8 +368,8 @@ async def search_books(
         "page_size": page_size,
         "sort": sort,
         "results": results,
-        "demo_price": any(r["demo_price"] for r in results),
-        "note": DEMO_NOTE if any(r["demo_price"] for r in results) else None,
+        "demo_price": demo,
+        "note": DEMO_NOTE if demo else None,
     }
 
 
@@ -354,7 +432,7 @@ async def match_books(db: Any, text: str, limit: int = 5) -> list[dict[str, Any]
             " WHERE (m.ts >= 0.8 AND length(m.short) >= 3) OR m.au >= 0.85"
             " ORDER BY match_score DESC, coalesce(s.rating_count, 0) DESC LIMIT %(limit)s"
         )
-        rows = await db.fetch(sql, params)
+        rows = await _fetch(db, sql, params)
         titles: set[tuple[str, str]] = set()
         for r in rows:
             key = (r["title"].lower(), r["author"].lower())

@@ -30,7 +30,7 @@ from memory.commerce.catalog import isbn13_to_10, normalize_isbn
 
 __all__ = [
     "Format", "ImportReport", "Progress", "clean_text", "demo_price_stock", "detect_format", "import_books",
-    "open_text",
+    "open_text", "refresh_hot",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,10 @@ def _genres(value: Any) -> list[str]:
     return [g for g in (clean_text(x).lower() for x in items) if g][:20]
 
 
+def _pg_array(items: list[str]) -> str:
+    return "{" + ",".join('"' + g.replace("\\", "\\\\").replace('"', '\\"') + '"' for g in items) + "}"
+
+
 def _clean(raw: dict[str, Any], report: ImportReport, line: int, lenient: bool) -> tuple | None:
     """One raw record -> staging tuple, or None after recording the rejection."""
     isbn_raw = str(raw.get("isbn") or "").strip()
@@ -198,10 +202,10 @@ def _clean(raw: dict[str, Any], report: ImportReport, line: int, lenient: bool) 
         stock = ds if stock < 0 else stock
     cover = clean_text(raw.get("cover_url")) or None
     return (
-        line, isbn13, isbn13_to_10(isbn13), title[:1000], clean_text(raw.get("author"), report.repaired)[:500],
+        isbn13, isbn13_to_10(isbn13), title[:1000], clean_text(raw.get("author"), report.repaired)[:500],
         year, clean_text(raw.get("publisher"), report.repaired)[:500],
         clean_text(raw.get("description"))[:20000],
-        json.dumps(_genres(raw["genres"])) if raw.get("genres") else "[]",
+        _pg_array(_genres(raw["genres"])) if raw.get("genres") else "{}",
         price, stock, cover, demo,
     )
 
@@ -285,10 +289,11 @@ def _esc(v: Any) -> str:
     return str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _chunks(rows: Iterator[tuple], report: ImportReport) -> Iterator[tuple[bytes, int]]:
+def _chunks(rows: Iterator[tuple], report: ImportReport, extra: str | None = None) -> Iterator[tuple[bytes, int]]:
     buf: list[str] = []
+    tail = "\t" + _esc(extra) if extra is not None else ""
     for row in rows:
-        buf.append("\t".join(_esc(v) for v in row))
+        buf.append("\t".join(_esc(v) for v in row) + tail)
         if len(buf) >= BATCH:
             yield ("\n".join(buf) + "\n").encode(), report.read
             buf = []
@@ -310,25 +315,23 @@ async def _copy_in_thread(conn: Any, copy_sql: str, chunks: Iterator[tuple[bytes
                 progress(stage, n, max(expected, n))
 
 
+_COLS = (
+    "isbn13, isbn10, title, author, year, publisher, description, genres, price_cents, stock, cover_url, demo"
+)
 _STAGE_BOOKS = (
-    "CREATE TEMP TABLE stage_books (seq int, isbn13 text, isbn10 text, title text, author text, year int,"
-    " publisher text, description text, genres jsonb, price_cents int, stock int, cover_url text,"
+    "CREATE TEMP TABLE stage_books (isbn13 text, isbn10 text, title text, author text, year int,"
+    " publisher text, description text, genres text[], price_cents int, stock int, cover_url text,"
     " demo boolean) ON COMMIT DROP"
 )
-_UPSERT_BOOKS = """
-WITH src AS (
-    SELECT DISTINCT ON (isbn13) * FROM stage_books ORDER BY isbn13, seq DESC
-), up AS (
-    INSERT INTO books AS b (isbn13, isbn10, title, author, year, publisher, description, genres,
-                            price_cents, stock, cover_url, demo, source)
-    SELECT isbn13, isbn10, title, author, year, publisher, description,
-           ARRAY(SELECT jsonb_array_elements_text(genres)), price_cents, stock, cover_url, demo, %(source)s
-    FROM src
+_UPSERT_BOOKS = f"""
+WITH up AS (
+    INSERT INTO books AS b ({_COLS}, source)
+    SELECT {_COLS}, %(source)s FROM stage_books
     ON CONFLICT (isbn13) DO UPDATE SET
         title = excluded.title, author = excluded.author, year = excluded.year,
         publisher = excluded.publisher,
         description = CASE WHEN excluded.description = '' THEN b.description ELSE excluded.description END,
-        genres = CASE WHEN excluded.genres = '{}' THEN b.genres ELSE excluded.genres END,
+        genres = CASE WHEN excluded.genres = '{{}}' THEN b.genres ELSE excluded.genres END,
         price_cents = CASE WHEN excluded.demo THEN b.price_cents ELSE excluded.price_cents END,
         stock = CASE WHEN excluded.demo THEN b.stock ELSE excluded.stock END,
         cover_url = coalesce(excluded.cover_url, b.cover_url),
@@ -339,35 +342,30 @@ WITH src AS (
        OR (NOT excluded.demo AND (b.price_cents, b.stock, b.demo) IS DISTINCT FROM
                                  (excluded.price_cents, excluded.stock, false))
        OR (excluded.description <> '' AND excluded.description <> b.description)
-       OR (excluded.genres <> '{}' AND excluded.genres <> b.genres)
+       OR (excluded.genres <> '{{}}' AND excluded.genres <> b.genres)
     RETURNING (xmax = 0) AS inserted
 )
-SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated,
-       (SELECT count(*) FROM src) AS distinct_rows
+SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated
 FROM up
 """
-
 
 # Must match memory/migrations/0020_commerce.sql exactly.
 _TRGM_INDEXES = (
     ("books_title_trgm", "CREATE INDEX IF NOT EXISTS books_title_trgm ON books USING gin (title gin_trgm_ops)"),
     ("books_author_trgm", "CREATE INDEX IF NOT EXISTS books_author_trgm ON books USING gin (author gin_trgm_ops)"),
+    ("books_title_lower", "CREATE INDEX IF NOT EXISTS books_title_lower ON books (lower(title))"),
 )
-
-
-async def _bulk_mode(conn: Any) -> bool:
-    cur = await conn.execute(
-        "SELECT (SELECT count(*) FROM stage_books) AS staged, (SELECT count(*) FROM books) AS existing"
-    )
-    row = await cur.fetchone()
-    return int(row["staged"]) >= 20_000 and int(row["existing"]) * 4 < int(row["staged"])
 
 
 async def import_books(
     db: Any, path: Path | str, fmt: Format = "auto", *, progress: Progress | None = None,
     source: str | None = None, expected_rows: int = 0,
 ) -> ImportReport:
-    """Stream a catalog file into ``books`` (upsert by ISBN-13); return what happened."""
+    """Stream a catalog file into ``books`` (upsert by ISBN-13); return what happened.
+
+    The first row of an ISBN in a file wins (later duplicates are reported). Into an empty catalog the
+    rows are COPYed straight into ``books`` and the trigram indexes are built once at the end.
+    """
     path = Path(path)
     if not path.is_file():
         raise BadRequest(f"No such file: {path}")
@@ -376,52 +374,77 @@ async def import_books(
     t0 = time.perf_counter()
     lenient = real == "bx"
     timings: dict[str, float] = {}
+    seen: set[str] = set()
 
     def rows() -> Iterator[tuple]:
         for n, rec in _records(path, real, report):
             report.read += 1
             out = _clean(rec, report, n, lenient)
-            if out is not None:
-                yield out
+            if out is None:
+                continue
+            if out[0] in seen:
+                report.reject(n, str(rec.get("isbn") or ""), "duplicate ISBN in file (first row kept)")
+                continue
+            seen.add(out[0])
+            yield out
 
     async with db.pool.connection() as conn, conn.transaction():
         await conn.execute("SET LOCAL work_mem = '64MB'")
-        await conn.execute(_STAGE_BOOKS)
-        await _copy_in_thread(
-            conn,
-            "COPY stage_books (seq, isbn13, isbn10, title, author, year, publisher, description, genres,"
-            " price_cents, stock, cover_url, demo) FROM STDIN",
-            _chunks(rows(), report), progress, "books", expected_rows,
-        )
-        await conn.execute("ANALYZE stage_books")
-        timings["copy"] = time.perf_counter() - t0
-        bulk = await _bulk_mode(conn)
+        await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cur = await conn.execute("SELECT NOT EXISTS (SELECT 1 FROM books) AS empty")
+        bulk = bool((await cur.fetchone())["empty"])
         if bulk:  # first load: build the trigram indexes once instead of maintaining them per row
+            await conn.execute("LOCK TABLE books IN SHARE ROW EXCLUSIVE MODE")
             for name, _ in _TRGM_INDEXES:
                 await conn.execute(f"DROP INDEX IF EXISTS {name}")
-        # Stale embeddings: the embedded text (title, author, publisher) changed.
-        await conn.execute(
-            "DELETE FROM book_embeddings e USING stage_books s, books b"
-            " WHERE e.isbn13 = s.isbn13 AND b.isbn13 = s.isbn13"
-            " AND (b.title, b.author, b.publisher) IS DISTINCT FROM (s.title, s.author, s.publisher)"
+        else:
+            await conn.execute(_STAGE_BOOKS)
+        target = "books" if bulk else "stage_books"
+        await _copy_in_thread(
+            conn, f"COPY {target} ({_COLS}{', source' if bulk else ''}) FROM STDIN",
+            _chunks(rows(), report, source or real if bulk else None), progress, "books", expected_rows,
         )
-        cur = await conn.execute(_UPSERT_BOOKS, {"source": source or real})
-        counts = await cur.fetchone()
-        timings["upsert"] = time.perf_counter() - t0 - timings["copy"]
+        timings["copy"] = time.perf_counter() - t0
         if bulk:
-            await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            report.inserted = len(seen)
             for _, ddl in _TRGM_INDEXES:
                 await conn.execute(ddl)
-            timings["index"] = time.perf_counter() - t0 - timings["copy"] - timings["upsert"]
-    log.info("catalog import phases (s): %s", {k: round(v, 2) for k, v in timings.items()})
-    report.inserted, report.updated = int(counts["inserted"]), int(counts["updated"])
-    distinct = int(counts["distinct_rows"])
-    accepted = report.read - report.rejected
-    if accepted > distinct:
-        report.repaired["duplicate_isbn_rows_merged"] += accepted - distinct
-    report.unchanged = distinct - report.inserted - report.updated
+            timings["index"] = time.perf_counter() - t0 - timings["copy"]
+        else:
+            await conn.execute("ANALYZE stage_books")
+            # Stale embeddings: the embedded text (title, author, publisher) changed.
+            await conn.execute(
+                "DELETE FROM book_embeddings e USING stage_books s, books b"
+                " WHERE e.isbn13 = s.isbn13 AND b.isbn13 = s.isbn13"
+                " AND (b.title, b.author, b.publisher) IS DISTINCT FROM (s.title, s.author, s.publisher)"
+            )
+            cur = await conn.execute(_UPSERT_BOOKS, {"source": source or real})
+            counts = await cur.fetchone()
+            report.inserted, report.updated = int(counts["inserted"]), int(counts["updated"])
+            if report.updated:
+                await refresh_hot(conn)
+            timings["upsert"] = time.perf_counter() - t0 - timings["copy"]
+    if bulk:
+        await db.execute("ANALYZE books")
+    report.unchanged = len(seen) - report.inserted - report.updated
     report.seconds = time.perf_counter() - t0
+    log.info("catalog import phases (s): %s", {k: round(v, 2) for k, v in timings.items()})
     if progress:
         progress("books", report.read, report.read)
     log.info("catalog import: %s", {k: v for k, v in report.to_dict().items() if k != "examples"})
     return report
+
+
+HOT_BOOKS = 20_000
+
+
+async def refresh_hot(conn: Any, n: int = HOT_BOOKS) -> None:
+    """Rebuild book_search_hot: the ``n`` most-rated books (searched first)."""
+    await conn.execute("TRUNCATE book_search_hot")
+    await conn.execute(
+        "INSERT INTO book_search_hot (isbn13, title, author, pop)"
+        " SELECT b.isbn13, b.title, b.author, s.rating_count FROM book_stats s"
+        " JOIN books b ON b.isbn13 = s.isbn13 ORDER BY s.rating_count DESC, s.isbn13 LIMIT %s",
+        (n,),
+    )
+    await conn.execute("ANALYZE book_search_hot")

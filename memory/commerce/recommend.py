@@ -11,9 +11,11 @@ many readers rated both highly (the reason shown to users).
 from __future__ import annotations
 
 import asyncio
+import csv
 import gzip
-import io
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ import numpy as np
 
 from memory.commerce import BadRequest, Missing
 from memory.commerce.catalog import book_text, normalize_isbn, to_public
-from memory.commerce.importer import ImportReport, detect_format
+from memory.commerce.importer import ImportReport, detect_format, refresh_hot
 
 __all__ = [
     "also_liked", "compute_also_liked", "embed_catalog_batch", "import_ratings", "refresh_stats", "similar",
@@ -32,69 +34,108 @@ __all__ = [
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 
-_STAGE = "CREATE TEMP TABLE stage_ratings (user_id text, isbn text, rating text) ON COMMIT DROP"
-_MAP = """
-CREATE TEMP TABLE stage_isbns ON COMMIT DROP AS
-SELECT d.isbn, coalesce(b10.isbn13, b13.isbn13) AS isbn13,
-       d.x ~ '^([0-9]{9}[0-9X]|97[89][0-9]{10})$' AS well_formed, d.n
-FROM (SELECT isbn, upper(regexp_replace(isbn, '[^0-9Xx]', '', 'g')) AS x, count(*) AS n
-      FROM stage_ratings GROUP BY isbn) d
-LEFT JOIN books b10 ON length(d.x) = 10 AND b10.isbn10 = d.x
-LEFT JOIN books b13 ON length(d.x) = 13 AND b13.isbn13 = d.x
-"""
-_INSERT = """
-WITH src AS (
-    SELECT DISTINCT ON (s.user_id::int, m.isbn13) s.user_id::int AS user_id, m.isbn13, s.rating::int AS rating
-    FROM stage_ratings s JOIN stage_isbns m ON m.isbn = s.isbn
-    WHERE m.isbn13 IS NOT NULL AND s.user_id ~ '^[0-9]{1,9}$' AND s.rating ~ '^([0-9]|10)$'
-    ORDER BY s.user_id::int, m.isbn13, s.ctid DESC
-), up AS (
-    INSERT INTO ratings AS r (user_id, isbn13, rating) SELECT * FROM src
-    __CONFLICT__
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM up) AS written, (SELECT count(*) FROM src) AS matched
-"""
-_COUNTS = """
-SELECT (SELECT count(*) FROM stage_ratings) AS staged,
-       (SELECT coalesce(sum(n), 0) FROM stage_isbns WHERE NOT well_formed AND isbn13 IS NULL) AS bad_isbn,
-       (SELECT coalesce(sum(n), 0) FROM stage_isbns WHERE well_formed AND isbn13 IS NULL) AS unknown,
-       (SELECT count(*) FROM stage_ratings s JOIN stage_isbns m ON m.isbn = s.isbn WHERE m.isbn13 IS NOT NULL
-          AND NOT (s.user_id ~ '^[0-9]{1,9}$' AND s.rating ~ '^([0-9]|10)$')) AS bad_values
-"""
+_ISBN_JUNK = re.compile(r"[^0-9X]")
+_WELL_FORMED = re.compile(r"[0-9]{9}[0-9X]|97[89][0-9]{10}")
 
 
-def _raw_chunks(path: Path, fmt: str) -> Iterator[bytes]:
-    """File bytes for COPY (CSV / BX), or JSONL converted to CSV lines."""
+def _rating_triples(path: Path, fmt: str, report: ImportReport) -> Iterator[tuple[Any, Any, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
     if fmt == "jsonl":
-        import csv
-        import json
-
         with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-            out = io.StringIO()
-            w = csv.writer(out)
             for text in fh:
                 if text.strip():
                     try:
                         r = json.loads(text)
-                        w.writerow([r.get("user_id"), r.get("isbn"), r.get("rating")])
+                        yield r.get("user_id"), r.get("isbn"), r.get("rating")
                     except (json.JSONDecodeError, AttributeError):
-                        w.writerow(["", "", ""])
-                if out.tell() > 1 << 20:
-                    yield out.getvalue().encode()
-                    out = io.StringIO()
-                    w = csv.writer(out)
-            yield out.getvalue().encode()
+                        yield None, None, None
         return
-    with opener(path, "rb") as fh:  # type: ignore[operator]
-        while chunk := fh.read(1 << 20):
-            yield chunk
+    bx = fmt == "bx"
+    with opener(path, "rt", encoding="latin-1" if bx else "utf-8-sig", newline="") as fh:  # type: ignore[operator]
+        next(fh, None)
+        if not bx:
+            for row in csv.reader(fh):
+                yield (*(row + [None, None, None])[:3],)  # type: ignore[misc]
+            return
+        for line in fh:
+            p = line.rstrip("\r\n").split('";"')
+            if len(p) == 3 and p[0][:1] == '"' and p[2][-1:] == '"':
+                yield p[0][1:], p[1], p[2][:-1]
+            else:  # an unusual line: let the csv module decide
+                row = next(csv.reader([line], delimiter=";", quotechar='"', escapechar="\\", doublequote=False), [])
+                yield (*(row + [None, None, None])[:3],)  # type: ignore[misc]
+
+
+def _parse_ratings(
+    path: Path, fmt: str, isbn10: dict[str, int], isbn13: dict[str, int], report: ImportReport,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user ids, book indexes, ratings) with the last rating of each (user, book) kept."""
+    users: list[int] = []
+    items: list[int] = []
+    vals: list[int] = []
+    cache: dict[str, int] = {}  # raw ISBN -> book index, -1 invalid, -2 unknown
+    bad_isbn = unknown = bad_values = 0
+    for user, raw, rating in _rating_triples(path, fmt, report):
+        report.read += 1
+        raw = raw if isinstance(raw, str) else str(raw or "")
+        idx = cache.get(raw)
+        if idx is None:
+            x = _ISBN_JUNK.sub("", raw.upper())
+            if len(x) == 10:
+                idx = isbn10.get(x, -2)
+            elif len(x) == 13:
+                idx = isbn13.get(x, -2)
+            else:
+                idx = -1
+            if idx == -2 and not _WELL_FORMED.fullmatch(x):
+                idx = -1
+            cache[raw] = idx
+        if idx < 0:
+            if idx == -1:
+                bad_isbn += 1
+            else:
+                unknown += 1
+            continue
+        try:
+            u, r = int(user), int(rating)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            bad_values += 1
+            continue
+        if not (0 <= r <= 10 and 0 <= u < 2**31):
+            bad_values += 1
+            continue
+        users.append(u)
+        items.append(idx)
+        vals.append(r)
+        if progress and len(users) % 200_000 == 0:
+            progress("ratings", report.read, max(report.read, 1_150_000))
+    for reason, n in (("invalid ISBN", bad_isbn), ("ISBN not in catalog", unknown),
+                      ("bad user id or rating", bad_values)):
+        if n:
+            report.reasons[reason] += n
+            report.rejected += n
+    u = np.asarray(users, dtype=np.int64)
+    it = np.asarray(items, dtype=np.int64)
+    v = np.asarray(vals, dtype=np.int16)
+    key = u * (1 << 24) + it
+    # keep the last occurrence: unique over the reversed arrays
+    _, first_rev = np.unique(key[::-1], return_index=True)
+    keep = np.sort(len(key) - 1 - first_rev)
+    dups = len(key) - len(keep)
+    if dups:
+        report.reasons["duplicate rating (last one kept)"] += dups
+        report.rejected += dups
+    return u[keep], it[keep], v[keep]
+
+
+def _copy_text(cols: list[Any], n: int, start: int, stop: int) -> str:
+    return "".join("\t".join(str(c[i]) for c in cols) + "\n" for i in range(start, min(stop, n)))
 
 
 async def import_ratings(db: Any, path: Path | str, *, progress: Progress | None = None,
                          recompute: bool = True) -> ImportReport:
-    """Load ratings (user, ISBN, 0-10; 0 = implicit) with COPY; ratings of unknown books are skipped.
+    """Load ratings (user, ISBN, 0-10; 0 = implicit); ratings of books not in the catalog are skipped.
 
     Formats: Book-Crossing (``"User-ID";"ISBN";"Book-Rating"``, Latin-1), CSV ``user_id,isbn,rating``
     (header), JSONL. Then book_stats and (``recompute``) the "also liked" table are refreshed.
@@ -106,66 +147,73 @@ async def import_ratings(db: Any, path: Path | str, *, progress: Progress | None
     fmt = "jsonl" if name.endswith((".jsonl", ".ndjson")) else detect_format(path)
     report = ImportReport(kind="ratings", format=fmt)
     t0 = time.perf_counter()
-    if fmt == "bx":
-        opts = "FORMAT csv, DELIMITER ';', QUOTE '\"', ESCAPE '\\', HEADER true, ENCODING 'LATIN1'"
-    elif fmt == "jsonl":
-        opts = "FORMAT csv"
-    else:
-        opts = "FORMAT csv, HEADER true"
-    total = path.stat().st_size
+    books = await db.fetch("SELECT isbn13, isbn10 FROM books")
+    names = [b["isbn13"] for b in books]
+    by13 = {n: i for i, n in enumerate(names)}
+    by10 = {b["isbn10"]: i for i, b in enumerate(books) if b["isbn10"]}
+    del books
+    users, items, vals = await asyncio.to_thread(_parse_ratings, path, fmt, by10, by13, report, progress)
+    phases = {"parse": time.perf_counter() - t0}
+    isbns = np.asarray(names, dtype=object)[items] if len(items) else np.zeros(0, dtype=object)
+    n = len(users)
     async with db.pool.connection() as conn, conn.transaction():
-        await conn.execute("SET LOCAL work_mem = '128MB'")
         await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        await conn.execute(_STAGE)
-        chunks = _raw_chunks(path, fmt)
-        sent = 0
-        done = object()
-        async with conn.cursor() as cur, cur.copy(f"COPY stage_ratings FROM STDIN ({opts})") as cp:
-            while (data := await asyncio.to_thread(next, chunks, done)) is not done:
-                await cp.write(data)  # type: ignore[arg-type]
-                sent += len(data)  # type: ignore[arg-type]
-                if progress:
-                    progress("ratings", min(sent, total), total)
         cur = await conn.execute("SELECT NOT EXISTS (SELECT 1 FROM ratings) AS empty")
         bulk = bool((await cur.fetchone())["empty"])
-        if bulk:  # first load: build the primary key once at the end
+        if bulk:  # first load: COPY straight in, build the primary key once at the end
             await conn.execute("ALTER TABLE ratings DROP CONSTRAINT ratings_pkey")
-            sql = _INSERT.replace("__CONFLICT__", "")
+            target = "ratings"
         else:
-            sql = _INSERT.replace(
-                "__CONFLICT__",
-                "ON CONFLICT (user_id, isbn13) DO UPDATE SET rating = excluded.rating"
-                " WHERE r.rating <> excluded.rating",
+            await conn.execute(
+                "CREATE TEMP TABLE stage_ratings (user_id int, isbn13 text, rating smallint) ON COMMIT DROP"
             )
-        await conn.execute(_MAP)
-        await conn.execute("ANALYZE stage_isbns")
-        cur = await conn.execute(sql)
-        c = await cur.fetchone()
-        cur = await conn.execute(_COUNTS)
-        k = await cur.fetchone()
+            target = "stage_ratings"
+        cols = [users.tolist(), isbns.tolist(), vals.tolist()]
+        async with conn.cursor() as cur, cur.copy(f"COPY {target} (user_id, isbn13, rating) FROM STDIN") as cp:
+            for i in range(0, n, 100_000):
+                await cp.write(await asyncio.to_thread(_copy_text, cols, n, i, i + 100_000))
+        phases["copy"] = time.perf_counter() - t0
         if bulk:
             await conn.execute("ALTER TABLE ratings ADD CONSTRAINT ratings_pkey PRIMARY KEY (user_id, isbn13)")
-        await refresh_stats(conn)
-    report.read = int(k["staged"])
-    report.inserted = int(c["written"]) if bulk else 0
-    report.updated = 0 if bulk else int(c["written"])
-    report.unchanged = int(c["matched"]) - int(c["written"])
-    bad_values = int(k["bad_values"])
-    known_valid = report.read - int(k["bad_isbn"]) - int(k["unknown"]) - bad_values
-    for reason, n in (
-        ("invalid ISBN", int(k["bad_isbn"])),
-        ("ISBN not in catalog", int(k["unknown"])),
-        ("bad user id or rating", bad_values),
-        ("duplicate rating (last one kept)", known_valid - int(c["matched"])),
-    ):
-        if n > 0:
-            report.reasons[reason] += n
-            report.rejected += n
+            report.inserted = n
+            stats = _stats_rows(names, items, vals)
+            await conn.execute("TRUNCATE book_stats")
+            async with conn.cursor() as cur, cur.copy(
+                "COPY book_stats (isbn13, rating_count, explicit_count, rating_avg) FROM STDIN"
+            ) as cp:
+                await cp.write(stats)
+        else:
+            cur = await conn.execute(
+                "WITH up AS (INSERT INTO ratings AS r (user_id, isbn13, rating) SELECT * FROM stage_ratings"
+                " ON CONFLICT (user_id, isbn13) DO UPDATE SET rating = excluded.rating"
+                " WHERE r.rating <> excluded.rating RETURNING (xmax = 0) AS inserted)"
+                " SELECT count(*) FILTER (WHERE inserted) AS ins, count(*) FILTER (WHERE NOT inserted) AS upd FROM up"
+            )
+            c = await cur.fetchone()
+            report.inserted, report.updated = int(c["ins"]), int(c["upd"])
+            report.unchanged = n - report.inserted - report.updated
+            await refresh_stats(conn)
+        await refresh_hot(conn)
+        phases["index+stats"] = time.perf_counter() - t0
+    log.info("ratings import phases (cumulative s): %s", {k: round(v, 2) for k, v in phases.items()})
     report.seconds = time.perf_counter() - t0
     log.info("ratings import: %s", {k: v for k, v in report.to_dict().items() if k != "examples"})
     if recompute:
         await compute_also_liked(db, progress=progress)
     return report
+
+
+def _stats_rows(names: list[str], items: np.ndarray, vals: np.ndarray) -> str:
+    nb = len(names)
+    count = np.bincount(items, minlength=nb)
+    explicit = np.bincount(items, weights=(vals > 0), minlength=nb)
+    total = np.bincount(items, weights=vals.astype(np.float64), minlength=nb)
+    out = []
+    for i in np.flatnonzero(count):
+        e = int(explicit[i])
+        avg = f"{total[i] / e:.4f}" if e else "\\N"
+        out.append(f"{names[i]}\t{int(count[i])}\t{e}\t{avg}\n")
+    return "".join(out)
 
 
 async def refresh_stats(conn: Any) -> None:
@@ -307,7 +355,8 @@ async def also_liked(db: Any, isbn: str, k: int = 5) -> list[dict[str, Any]]:
 async def _vector_for(db: Any, embedder: Any, row: dict[str, Any]) -> np.ndarray:
     got = await db.fetchrow("SELECT embedding FROM book_embeddings WHERE isbn13 = %s", row["isbn13"])
     if got is not None:
-        return np.asarray(got["embedding"], dtype=np.float32)
+        emb = got["embedding"]
+        return emb.to_numpy() if hasattr(emb, "to_numpy") else np.asarray(emb, dtype=np.float32)
     vec = await asyncio.to_thread(embedder.embed_one, book_text(row["title"], row["author"], row["publisher"]))
     await db.execute(
         "INSERT INTO book_embeddings (isbn13, embedding, model) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",

@@ -39,7 +39,7 @@ StatusHook = Callable[[str, str], Any]  # (doc_id, status) -> None | awaitable
 @dataclass
 class IngestOutcome:
     source: str
-    status: str                      # one of OUTCOMES
+    status: str  # one of OUTCOMES
     doc_id: str | None = None
     chunks: int = 0
     pages: int | None = None
@@ -58,7 +58,9 @@ class IngestOutcome:
 
 
 def limits_from(settings: Settings) -> ParseLimits:
-    return ParseLimits(max_bytes=settings.max_upload_bytes, max_uncompressed_bytes=settings.max_uncompressed_bytes)
+    return ParseLimits(
+        max_bytes=settings.max_upload_bytes, max_uncompressed_bytes=settings.max_uncompressed_bytes
+    )
 
 
 def model_key(embedder: Embedder) -> str:
@@ -69,7 +71,9 @@ def model_key(embedder: Embedder) -> str:
     return path or embedder.name
 
 
-async def embed_cached(db: Database, embedder: Embedder, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+async def embed_cached(
+    db: Database, embedder: Embedder, texts: list[str], *, batch_size: int = 64
+) -> np.ndarray:
     """Embed texts, reusing vectors cached by (sha256(text), model) and caching the new ones."""
     hashes = [store.text_hash(t) for t in texts]
     model = model_key(embedder)
@@ -103,8 +107,16 @@ async def _notify(hook: StatusHook | None, doc_id: str, status: str) -> None:
 
 
 async def ingest_document(
-    db: Database, embedder: Embedder, settings: Settings, data: bytes, filename: str, *,
-    source: str | None = None, acl: str = "public", doc_id: str | None = None, index: Any = None,
+    db: Database,
+    embedder: Embedder,
+    settings: Settings,
+    data: bytes,
+    filename: str,
+    *,
+    source: str | None = None,
+    acl: str = "public",
+    doc_id: str | None = None,
+    index: Any = None,
     on_status: StatusHook | None = None,
 ) -> IngestOutcome:
     """Ingest one file's bytes. Never raises for bad input: returns a ``failed`` outcome instead."""
@@ -146,7 +158,9 @@ async def ingest_document(
 
         def _parse_and_chunk() -> tuple[Any, list[Any]]:
             parsed = parse(data, filename, limits=limits)
-            return parsed, chunk_document(parsed, max_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap)
+            return parsed, chunk_document(
+                parsed, max_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap
+            )
 
         doc, chunks = await asyncio.to_thread(_parse_and_chunk)
         if not chunks:
@@ -155,13 +169,27 @@ async def ingest_document(
         await _notify(on_status, doc_id, "embedding")
         vectors = await embed_cached(db, embedder, [c.text for c in chunks])
         rows = [
-            store.ChunkRow(c.ord, c.text, list(c.section_path), c.page, c.token_count, vectors[i],
-                           store.text_hash(c.text))
+            store.ChunkRow(
+                c.ord,
+                c.text,
+                list(c.section_path),
+                c.page,
+                c.token_count,
+                vectors[i],
+                store.text_hash(c.text),
+            )
             for i, c in enumerate(chunks)
         ]
         title = (doc.title or "").strip() or PurePath(source).stem
-        meta = store.DocMeta(title=title[:500], author=doc.author, date=doc.date, page_count=doc.page_count,
-                             mime=doc.mime, size_bytes=len(data), content_hash=digest)
+        meta = store.DocMeta(
+            title=title[:500],
+            author=doc.author,
+            date=doc.date,
+            page_count=doc.page_count,
+            mime=doc.mime,
+            size_bytes=len(data),
+            content_hash=digest,
+        )
         change = await store.replace_chunks(db, doc_id, acl, meta, rows)
         if index is not None and getattr(index, "name", "pgvector") != "pgvector":
             await _mirror(index, doc_id, source, title, acl, rows, change.added_chunk_ids)
@@ -177,21 +205,34 @@ async def ingest_document(
         raise
     except Exception as exc:  # noqa: BLE001 - a bad document must never stop the batch or the worker
         log.exception("ingest of %s failed", source)
-        out.error_code, out.error = "internal", f"Unexpected error while ingesting: {type(exc).__name__}: {exc}"
+        out.error_code, out.error = (
+            "internal",
+            f"Unexpected error while ingesting: {type(exc).__name__}: {exc}",
+        )
         await store.mark_failed(db, doc_id, "internal", out.error)
         await _notify(on_status, doc_id, "failed")
     out.seconds = time.perf_counter() - t0
     return out
 
 
-async def _mirror(index: Any, doc_id: str, source: str, title: str, acl: str,
-                  rows: list[store.ChunkRow], ids: list[int]) -> None:
+async def _mirror(
+    index: Any, doc_id: str, source: str, title: str, acl: str, rows: list[store.ChunkRow], ids: list[int]
+) -> None:
     """Copy the committed chunks to an external index backend (e.g. OpenSearch): drop old, add new."""
     from memory.index.base import IndexedChunk
 
     items = [
-        IndexedChunk(chunk_id=str(cid), doc_id=doc_id, source=source, title=title, section=r.section,
-                     page=r.page, text=r.text, acl=acl, embedding=r.embedding)
+        IndexedChunk(
+            chunk_id=str(cid),
+            doc_id=doc_id,
+            source=source,
+            title=title,
+            section=r.section,
+            page=r.page,
+            text=r.text,
+            acl=acl,
+            embedding=r.embedding,
+        )
         for cid, r in zip(ids, rows, strict=True)
     ]
     await index.delete_documents([doc_id])

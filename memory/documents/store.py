@@ -24,10 +24,28 @@ from psycopg import AsyncConnection
 from memory.db import Database
 
 __all__ = [
-    "DOC_STATUSES", "ChunkRow", "DocMeta", "ChangeResult", "corpus_version", "changes_since",
-    "begin_document", "set_status", "mark_failed", "replace_chunks", "delete_document", "update_acl",
-    "get_document", "get_document_by_source", "find_indexed_by_hash", "list_documents",
-    "fetch_chunks", "cached_embeddings", "as_array", "store_embeddings", "text_hash", "CHUNK_COLUMNS",
+    "DOC_STATUSES",
+    "ChunkRow",
+    "DocMeta",
+    "ChangeResult",
+    "corpus_version",
+    "changes_since",
+    "begin_document",
+    "set_status",
+    "mark_failed",
+    "replace_chunks",
+    "delete_document",
+    "update_acl",
+    "get_document",
+    "get_document_by_source",
+    "find_indexed_by_hash",
+    "list_documents",
+    "fetch_chunks",
+    "cached_embeddings",
+    "as_array",
+    "store_embeddings",
+    "text_hash",
+    "CHUNK_COLUMNS",
 ]
 
 DOC_STATUSES = ("queued", "parsing", "embedding", "indexed", "failed")
@@ -85,7 +103,9 @@ async def corpus_version(db: Database) -> int:
     return int(row["v"]) if row else 0
 
 
-async def _bump(conn: AsyncConnection[Any], doc_id: str, op: str, deleted: list[int], added: list[int]) -> int:
+async def _bump(
+    conn: AsyncConnection[Any], doc_id: str, op: str, deleted: list[int], added: list[int]
+) -> int:
     cur = await conn.execute(
         "INSERT INTO meta (key, value) VALUES ('corpus_version', '1'::jsonb) "
         "ON CONFLICT (key) DO UPDATE SET value = to_jsonb((meta.value #>> '{}')::bigint + 1), updated_at = now() "
@@ -111,8 +131,14 @@ async def changes_since(db: Database, version: int) -> list[dict[str, Any]]:
 
 
 async def begin_document(
-    db: Database, source: str, acl: str, *, pending_hash: str | None, size_bytes: int | None = None,
-    status: str = "queued", doc_id: str | None = None,
+    db: Database,
+    source: str,
+    acl: str,
+    *,
+    pending_hash: str | None,
+    size_bytes: int | None = None,
+    status: str = "queued",
+    doc_id: str | None = None,
 ) -> str:
     """Create (or reuse, by source) the document row for a new ingest attempt; return its id."""
     row = await db.fetchrow(
@@ -122,7 +148,13 @@ async def begin_document(
         "  size_bytes = EXCLUDED.size_bytes, status = EXCLUDED.status, error_code = NULL, error = NULL, "
         "  updated_at = now() "
         "RETURNING id::text AS id",
-        doc_id, source, acl, source.rsplit("/", 1)[-1], pending_hash, size_bytes, status,
+        doc_id,
+        source,
+        acl,
+        source.rsplit("/", 1)[-1],
+        pending_hash,
+        size_bytes,
+        status,
     )
     assert row is not None
     return str(row["id"])
@@ -142,12 +174,18 @@ async def mark_failed(db: Database, doc_id: str, code: str, message: str) -> Non
     await db.execute(
         "UPDATE documents SET status = 'failed', error_code = %s, error = %s, pending_hash = NULL, "
         "updated_at = now() WHERE id = %s",
-        code, message[:2000], doc_id,
+        code,
+        message[:2000],
+        doc_id,
     )
 
 
 async def replace_chunks(
-    db: Database, doc_id: str, acl: str, meta: DocMeta, chunks: Sequence[ChunkRow],
+    db: Database,
+    doc_id: str,
+    acl: str,
+    meta: DocMeta,
+    chunks: Sequence[ChunkRow],
 ) -> ChangeResult:
     """Atomically replace a document's chunks and mark it indexed (one transaction)."""
     async with db.pool.connection() as conn, conn.transaction():
@@ -163,15 +201,40 @@ async def replace_chunks(
                 "COPY chunks (doc_id, ord, source, title, acl, section, section_path, page, token_count, "
                 "text, text_hash, embedding) FROM STDIN WITH (FORMAT BINARY)"
             ) as copy:
-                copy.set_types(["uuid", "int4", "text", "text", "text", "text", "text[]", "int4", "int4",
-                                "text", "text", "vector"])
+                copy.set_types(
+                    [
+                        "uuid",
+                        "int4",
+                        "text",
+                        "text",
+                        "text",
+                        "text",
+                        "text[]",
+                        "int4",
+                        "int4",
+                        "text",
+                        "text",
+                        "vector",
+                    ]
+                )
                 doc_uuid = uuid.UUID(doc_id)
                 for c in chunks:
-                    await copy.write_row([
-                        doc_uuid, c.ord, source, meta.title, acl, c.section, list(c.section_path), c.page,
-                        c.token_count, c.text, c.text_hash or text_hash(c.text),
-                        np.asarray(c.embedding, dtype=np.float32),
-                    ])
+                    await copy.write_row(
+                        [
+                            doc_uuid,
+                            c.ord,
+                            source,
+                            meta.title,
+                            acl,
+                            c.section,
+                            list(c.section_path),
+                            c.page,
+                            c.token_count,
+                            c.text,
+                            c.text_hash or text_hash(c.text),
+                            np.asarray(c.embedding, dtype=np.float32),
+                        ]
+                    )
         cur = await conn.execute("SELECT id FROM chunks WHERE doc_id = %s ORDER BY ord", (doc_id,))
         added = [int(r["id"]) for r in await cur.fetchall()]  # type: ignore[index]
         await conn.execute(
@@ -179,8 +242,18 @@ async def replace_chunks(
             "mime = %s, size_bytes = coalesce(%s, size_bytes), content_hash = %s, pending_hash = NULL, "
             "status = 'indexed', error_code = NULL, error = NULL, chunk_count = %s, version = version + 1, "
             "updated_at = now(), indexed_at = now() WHERE id = %s",
-            (acl, meta.title, meta.author, meta.date, meta.page_count, meta.mime, meta.size_bytes,
-             meta.content_hash, len(added), doc_id),
+            (
+                acl,
+                meta.title,
+                meta.author,
+                meta.date,
+                meta.page_count,
+                meta.mime,
+                meta.size_bytes,
+                meta.content_hash,
+                len(added),
+                doc_id,
+            ),
         )
         version = await _bump(conn, doc_id, "replace" if deleted else "index", deleted, added)
     return ChangeResult(version, doc_id, deleted, added)
@@ -237,9 +310,7 @@ async def fetch_chunks(db: Database, ids: Sequence[int]) -> dict[int, dict[str, 
     """Chunk rows by id (missing ids are simply absent)."""
     if not ids:
         return {}
-    rows = await db.fetch(
-        f"SELECT {CHUNK_COLUMNS} FROM chunks c WHERE c.id = ANY(%s)", [int(i) for i in ids]
-    )
+    rows = await db.fetch(f"SELECT {CHUNK_COLUMNS} FROM chunks c WHERE c.id = ANY(%s)", [int(i) for i in ids])
     return {int(r["id"]): r for r in rows}
 
 
@@ -248,7 +319,8 @@ async def cached_embeddings(db: Database, hashes: Sequence[str], model: str) -> 
         return {}
     rows = await db.fetch(
         "SELECT text_hash, embedding FROM embedding_cache WHERE model = %s AND text_hash = ANY(%s)",
-        model, list(set(hashes)),
+        model,
+        list(set(hashes)),
     )
     return {r["text_hash"]: as_array(r["embedding"]) for r in rows}
 
@@ -266,7 +338,9 @@ async def store_embeddings(db: Database, items: dict[str, np.ndarray], model: st
         await conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS _emb (text_hash text, embedding vector(384)) ON COMMIT DROP"
         )
-        async with conn.cursor().copy("COPY _emb (text_hash, embedding) FROM STDIN WITH (FORMAT BINARY)") as cp:
+        async with conn.cursor().copy(
+            "COPY _emb (text_hash, embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as cp:
             cp.set_types(["text", "vector"])
             for h, v in items.items():
                 await cp.write_row([h, np.asarray(v, dtype=np.float32)])

@@ -27,6 +27,6 @@ def make_index(settings: Settings, db: Database, **options: Any) -> SearchIndex:
                 missing = "opensearchpy"
             raise MissingExtra(missing, "opensearch") from exc
         # the backend module exposes make_index(settings, db) or an OpenSearchIndex(settings, db) class
-        factory = getattr(module, "make_index", None) or getattr(module, "OpenSearchIndex")
+        factory = getattr(module, "make_index", None) or module.OpenSearchIndex
         return factory(settings, db, **options)  # type: ignore[no-any-return]
     raise ValueError(f"unknown index backend {settings.index!r}")

@@ -68,8 +68,15 @@ def _doc_text(row: dict[str, Any]) -> str:
 
 
 class _Snapshot:
-    def __init__(self, version: int, fingerprint: str, retriever: Any, ids: np.ndarray, acl_codes: np.ndarray,
-                 acl_names: list[str]) -> None:
+    def __init__(
+        self,
+        version: int,
+        fingerprint: str,
+        retriever: Any,
+        ids: np.ndarray,
+        acl_codes: np.ndarray,
+        acl_names: list[str],
+    ) -> None:
         self.version = version
         self.fingerprint = fingerprint
         self.retriever = retriever
@@ -115,7 +122,9 @@ class BM25Index:
         return self._snap.version if self._snap else None
 
     async def _db_version(self) -> int:
-        row = await self.db.fetchrow("SELECT (value #>> '{}')::bigint AS v FROM meta WHERE key = 'corpus_version'")
+        row = await self.db.fetchrow(
+            "SELECT (value #>> '{}')::bigint AS v FROM meta WHERE key = 'corpus_version'"
+        )
         return int(row["v"]) if row else 0
 
     async def refresh(self, *, force: bool = False) -> _Snapshot:
@@ -182,8 +191,9 @@ class BM25Index:
         await asyncio.to_thread(self._save, snap)
         return snap
 
-    def _index(self, version: int, fingerprint: str, ids: list[int], acls: list[str],
-               corpus: list[list[str]]) -> _Snapshot:
+    def _index(
+        self, version: int, fingerprint: str, ids: list[int], acls: list[str], corpus: list[list[str]]
+    ) -> _Snapshot:
         import bm25s
 
         names = sorted(set(acls))
@@ -212,9 +222,17 @@ class BM25Index:
             snap.retriever.save(str(tmp / "bm25s"))
             np.save(tmp / "ids.npy", snap.ids)
             np.save(tmp / "acl_codes.npy", snap.acl_codes)
-            (tmp / "meta.json").write_text(json.dumps(
-                {"fingerprint": snap.fingerprint, "version": snap.version, "acl_names": snap.acl_names,
-                 "k1": self.k1, "b": self.b}))
+            (tmp / "meta.json").write_text(
+                json.dumps(
+                    {
+                        "fingerprint": snap.fingerprint,
+                        "version": snap.version,
+                        "acl_names": snap.acl_names,
+                        "k1": self.k1,
+                        "b": self.b,
+                    }
+                )
+            )
             shutil.rmtree(d, ignore_errors=True)
             tmp.rename(d)
         except OSError as exc:  # a cache: never fatal
@@ -231,16 +249,28 @@ class BM25Index:
             import bm25s
 
             retriever = bm25s.BM25.load(str(d / "bm25s"))
-            return _Snapshot(version, fingerprint, retriever, np.load(d / "ids.npy"),
-                             np.load(d / "acl_codes.npy"), list(meta["acl_names"]))
+            return _Snapshot(
+                version,
+                fingerprint,
+                retriever,
+                np.load(d / "ids.npy"),
+                np.load(d / "acl_codes.npy"),
+                list(meta["acl_names"]),
+            )
         except Exception as exc:  # noqa: BLE001 - a stale or damaged cache is rebuilt
             log.warning("bm25: ignoring snapshot: %s", exc)
             return None
 
     # ---------------------------------------------------------------- queries
 
-    def _score(self, snap: _Snapshot, tokens: list[str], k: int, scopes: Sequence[str],
-               weights: dict[str, float] | None = None) -> list[tuple[int, float]]:
+    def _score(
+        self,
+        snap: _Snapshot,
+        tokens: list[str],
+        k: int,
+        scopes: Sequence[str],
+        weights: dict[str, float] | None = None,
+    ) -> list[tuple[int, float]]:
         if snap.retriever is None or k <= 0:
             return []
         ids = [snap.vocab[t] for t in tokens if t in snap.vocab]
@@ -261,8 +291,9 @@ class BM25Index:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(snap.ids[i]), float(scores[i])) for i in top if scores[i] > 0]
 
-    async def keyword(self, query: str, k: int, scopes: Sequence[str], *,
-                      weights: dict[str, float] | None = None) -> list[Hit]:
+    async def keyword(
+        self, query: str, k: int, scopes: Sequence[str], *, weights: dict[str, float] | None = None
+    ) -> list[Hit]:
         """Top-k chunks by BM25 among those whose ACL is in ``scopes`` (weights: weighted stem query)."""
         from memory.documents.store import fetch_chunks
 
@@ -283,6 +314,13 @@ class BM25Index:
 
 def _hit(row: dict[str, Any], score: float) -> Hit:
     return Hit(
-        chunk_id=str(row["id"]), doc_id=str(row["doc_id"]), source=row["source"], title=row["title"],
-        section=row["section"], page=row["page"], text=row["text"], score=score, acl=row["acl"],
+        chunk_id=str(row["id"]),
+        doc_id=str(row["doc_id"]),
+        source=row["source"],
+        title=row["title"],
+        section=row["section"],
+        page=row["page"],
+        text=row["text"],
+        score=score,
+        acl=row["acl"],
     )

@@ -55,8 +55,12 @@ def score_fusion(runs: Sequence[Sequence[Hit]], weights: Sequence[float] | None 
     return _ordered(first, scores, parts, len(runs))
 
 
-def fuse(runs: Sequence[Sequence[Hit]], method: FusionMethod = "rrf", weights: Sequence[float] | None = None,
-         rrf_k: int = 60) -> list[Hit]:
+def fuse(
+    runs: Sequence[Sequence[Hit]],
+    method: FusionMethod = "rrf",
+    weights: Sequence[float] | None = None,
+    rrf_k: int = 60,
+) -> list[Hit]:
     if method == "rrf":
         return rrf(runs, weights, rrf_k)
     if method == "score":
@@ -64,8 +68,9 @@ def fuse(runs: Sequence[Sequence[Hit]], method: FusionMethod = "rrf", weights: S
     raise ValueError(f"unknown fusion method {method!r}: use 'rrf' or 'score'")
 
 
-def _ordered(first: dict[str, Hit], scores: dict[str, float], parts: dict[str, dict[str, int]],
-             n_runs: int) -> list[Hit]:
+def _ordered(
+    first: dict[str, Hit], scores: dict[str, float], parts: dict[str, dict[str, int]], n_runs: int
+) -> list[Hit]:
     """Fused hits, best first; ``extra["ranks"]`` holds each hit's 1-based rank in every run it was in."""
     out = [
         replace(first[cid], score=s, extra={**first[cid].extra, "ranks": parts[cid], "n_runs": n_runs})

@@ -27,8 +27,14 @@ class PgVectorIndex:
 
     name = "pgvector"
 
-    def __init__(self, db: Database, *, home: Path | None = None, ef_search: int = 64,
-                 keyword_backend: Literal["bm25", "fts"] = "bm25") -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        home: Path | None = None,
+        ef_search: int = 64,
+        keyword_backend: Literal["bm25", "fts"] = "bm25",
+    ) -> None:
         self.db = db
         self.ef_search = ef_search
         self.keyword_backend = keyword_backend
@@ -65,7 +71,9 @@ class PgVectorIndex:
             f"SELECT {CHUNK_COLUMNS}, ts_rank_cd(c.tsv, q, 1) AS score "
             "FROM chunks c, to_tsquery('english', %s) q "
             "WHERE c.acl = ANY(%s) AND c.tsv @@ q ORDER BY score DESC, c.id LIMIT %s",
-            " | ".join(terms), list(scopes), k,
+            " | ".join(terms),
+            list(scopes),
+            k,
         )
         return [_hit(r) for r in rows]
 
@@ -85,6 +93,13 @@ class PgVectorIndex:
 
 def _hit(r: dict[str, Any]) -> Hit:
     return Hit(
-        chunk_id=str(r["id"]), doc_id=str(r["doc_id"]), source=r["source"], title=r["title"],
-        section=r["section"], page=r["page"], text=r["text"], score=float(r["score"]), acl=r["acl"],
+        chunk_id=str(r["id"]),
+        doc_id=str(r["doc_id"]),
+        source=r["source"],
+        title=r["title"],
+        section=r["section"],
+        page=r["page"],
+        text=r["text"],
+        score=float(r["score"]),
+        acl=r["acl"],
     )

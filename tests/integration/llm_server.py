@@ -85,15 +85,21 @@ def llama_server(
     n_threads: int | None = None,
     chat_format: str | None = "chatml",
     model_alias: str | None = None,
+    logits_all: bool = False,
     timeout: float = 120.0,
     extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
     python: str | None = None,
 ) -> Iterator[str]:
     """Start ``python -m llama_cpp.server`` for ``model_path``; yield ``http://127.0.0.1:PORT/v1``.
 
     ``chat_format="chatml"`` is Qwen2.5's prompt format; pass ``None`` to use the GGUF's embedded
     Jinja template instead. ``n_threads`` defaults to all cores (llama-cpp-python's own default is
-    half of them). Raises LlamaServerError (with the server log's tail) when the process exits or
+    half of them). ``logits_all`` stays off (the server's default is on, which keeps an
+    n_ctx x 151936-float score matrix, ~2.5 GB at n_ctx=4096, and slows prompt processing; it is
+    only needed for ``logprobs``). OMP_WAIT_POLICY=PASSIVE is set unless ``env``/the environment
+    says otherwise: with spinning OpenMP workers a loaded 2-core machine runs several times slower.
+    Raises LlamaServerError (with the server log's tail) when the process exits or
     ``/v1/models`` does not answer within ``timeout`` seconds. The server is stopped on exit.
     """
     model = Path(model_path)
@@ -113,7 +119,9 @@ def llama_server(
         "--port", str(port),
         "--n_ctx", str(n_ctx),
         "--n_threads", str(n_threads or os.cpu_count() or 1),
+        "--n_threads_batch", str(n_threads or os.cpu_count() or 1),
         "--model_alias", model_alias or model.stem,
+        "--logits_all", "true" if logits_all else "false",
     ]  # fmt: skip
     if chat_format:
         cmd += ["--chat_format", chat_format]
@@ -122,7 +130,10 @@ def llama_server(
     base_url = f"http://127.0.0.1:{port}/v1"
     with tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False) as log:
         log_path = Path(log.name)
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        proc_env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **(env or {})}
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=proc_env
+        )
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -1,8 +1,9 @@
 """Web chat API: ``POST /v1/query`` (JSON), ``POST /v1/chat`` (Server-Sent Events), ``POST /v1/feedback``
 and ``GET /metrics``.
 
-Translate only: the caller's principal comes from the signed session token, the thread id is namespaced
-by that principal, and the turn is run by :class:`agent.service.ChatService`. A failure is told to the
+Translate only: the caller's principal comes from the signed session token; the thread id is namespaced
+by that principal and the channel (``memory.checkpoints.thread_key``) when
+:class:`agent.service.ChatService` runs the turn. A failure is told to the
 user in words (JSON ``{error, message}`` or an SSE ``error`` event), logged, and counted; never swallowed.
 """
 
@@ -88,7 +89,8 @@ class Meta(BaseModel):
 class QueryRequest(BaseModel):
     message: str = Field(min_length=1, max_length=4000, description="The user's message.")
     thread: str | None = Field(
-        default=None, description="Conversation id (letters, digits, _ . : -); a new one when omitted.",
+        default=None,
+        description="Conversation id (letters, digits, _ . : -); a new one when omitted.",
         examples=["t-1a2b3c"],
     )
 
@@ -224,9 +226,13 @@ def _reply_body(reply: dict[str, Any], thread: str) -> dict[str, Any]:
     return {
         "answer": reply.get("answer") or "",
         "citations": reply.get("citations") or [],
-        "meta": {"thread": thread, "cache_hit": bool(reply.get("cache_hit")),
-                 "latency_ms": reply.get("latency_ms"), "steps": list(reply.get("steps") or []),
-                 "answer_id": _str_or_none(reply.get("answer_id"))},
+        "meta": {
+            "thread": thread,
+            "cache_hit": bool(reply.get("cache_hit")),
+            "latency_ms": reply.get("latency_ms"),
+            "steps": list(reply.get("steps") or []),
+            "answer_id": _str_or_none(reply.get("answer_id")),
+        },
         "order": reply.get("order") or None,
         "confirm": _confirm_of(reply),
         "items": list(reply.get("items") or []),
@@ -248,8 +254,9 @@ def _fail(endpoint: str, exc: BaseException) -> JSONResponse:
     if isinstance(exc, TimeoutError):
         metrics.record_failure(CHANNEL, endpoint, "timeout")
         log.error("web %s timed out after %.0f s", endpoint, TURN_TIMEOUT_S)
-        return JSONResponse({"error": "timeout", "message": "Sorry, that took too long. Please try again."},
-                            status_code=504)
+        return JSONResponse(
+            {"error": "timeout", "message": "Sorry, that took too long. Please try again."}, status_code=504
+        )
     metrics.record_failure(CHANNEL, endpoint, type(exc).__name__)
     log.error("web %s failed", endpoint, exc_info=exc)
     return JSONResponse({"error": "internal", "message": SORRY}, status_code=500)
@@ -257,7 +264,9 @@ def _fail(endpoint: str, exc: BaseException) -> JSONResponse:
 
 # ------------------------------------------------------------------------------------------------ endpoints
 @router.post(
-    "/v1/query", response_model=QueryResponse, responses=_ERRORS,
+    "/v1/query",
+    response_model=QueryResponse,
+    responses=_ERRORS,
     summary="Ask one question; the whole reply as JSON (answer, citations, order or a quote to confirm).",
 )
 async def query(body: QueryRequest, request: Request, principal: Principal = Depends(principal_dep)) -> Any:
@@ -327,9 +336,18 @@ async def _events(
 
 
 @router.post(
-    "/v1/chat", responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}, "description": (
-        "Server-Sent Events: `thread` {thread}, `step` {name}, `token` {text}, `citations` {citations}, "
-        "`confirm` {quote}, `final` (the /v1/query body), `error` {error, message}.")}},
+    "/v1/chat",
+    responses={
+        **_ERRORS,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": (
+                "Server-Sent Events: `thread` {thread}, `step` {name}, `token` {text}, "
+                "`citations` {citations}, `confirm` {quote}, `final` (the /v1/query body), "
+                "`error` {error, message}."
+            ),
+        },
+    },
     response_class=EventSourceResponse,
     summary="Ask one question and stream the reply as Server-Sent Events.",
 )
@@ -340,13 +358,16 @@ async def chat(body: QueryRequest, request: Request, principal: Principal = Depe
     except Exception as exc:  # noqa: BLE001 - nothing can be streamed without the service
         return _fail("chat", exc)
     return EventSourceResponse(
-        _events(service, principal, thread, body.message), ping=15,
+        _events(service, principal, thread, body.message),
+        ping=15,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
 @router.post(
-    "/v1/feedback", response_model=FeedbackResponse, responses={**_ERRORS, 404: {"model": ErrorResponse}},
+    "/v1/feedback",
+    response_model=FeedbackResponse,
+    responses={**_ERRORS, 404: {"model": ErrorResponse}},
     summary="Thumbs up (1) or down (-1) on an answer, with an optional comment.",
 )
 async def feedback(
@@ -362,7 +383,12 @@ async def feedback(
     return {"ok": True, "answer_id": body.answer_id, "score": body.score}
 
 
-@router.get("/metrics", tags=["ops"], summary="Counters in the Prometheus text format.",
-            response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    tags=["ops"],
+    summary="Counters in the Prometheus text format.",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
 async def metrics_endpoint() -> Response:
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)

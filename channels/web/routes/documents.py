@@ -68,10 +68,13 @@ class _Form:
 
     def callbacks(self) -> dict[str, Any]:
         return {
-            "on_part_begin": self._begin, "on_part_data": self._data, "on_part_end": self._end,
+            "on_part_begin": self._begin,
+            "on_part_data": self._data,
+            "on_part_end": self._end,
             "on_header_field": lambda d, s, e: self._hfield.extend(d[s:e]),
             "on_header_value": lambda d, s, e: self._hvalue.extend(d[s:e]),
-            "on_header_end": self._header_end, "on_headers_finished": self._headers_done,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_done,
         }
 
     def _begin(self) -> None:
@@ -104,13 +107,18 @@ class _Form:
 
 
 def _too_large(limit: int) -> HTTPException:
-    return _error(413, "too_large", f"The file is larger than the {limit / 1024 / 1024:.0f} MB upload limit. "
-                                    "Split it into smaller files and upload them separately.")
+    return _error(
+        413,
+        "too_large",
+        f"The file is larger than the {limit / 1024 / 1024:.0f} MB upload limit. "
+        "Split it into smaller files and upload them separately.",
+    )
 
 
 @router.post("/v1/documents", status_code=202, summary="Upload a document; ingestion runs in the background.")
 async def upload_document(
-    request: Request, principal: Principal = Depends(require_employee),  # noqa: B008
+    request: Request,
+    principal: Principal = Depends(require_employee),  # noqa: B008
 ) -> JSONResponse:
     deps = get_deps(request)
     limit = deps.settings.max_upload_bytes
@@ -120,7 +128,9 @@ async def upload_document(
     ctype, opts = parse_options_header(request.headers.get("content-type"))
     boundary = opts.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
-        raise _error(415, "unsupported_media_type", "Send the file as multipart/form-data with a 'file' field.")
+        raise _error(
+            415, "unsupported_media_type", "Send the file as multipart/form-data with a 'file' field."
+        )
     form = _Form(limit)
     parser = MultipartParser(boundary, form.callbacks())
     read = 0
@@ -148,8 +158,9 @@ async def upload_document(
         raise _error(422, "invalid_input", "The source must be a relative path without '..'.")
     data = bytes(form.file)
     digest = content_hash(data)
-    doc_id = await store.begin_document(deps.db, source, acl, pending_hash=digest, size_bytes=len(data),
-                                        status="queued")
+    doc_id = await store.begin_document(
+        deps.db, source, acl, pending_hash=digest, size_bytes=len(data), status="queued"
+    )
     row = await deps.db.fetchrow(
         "INSERT INTO uploads (filename, data) VALUES (%s, %s) RETURNING id::text AS id", filename, data
     )
@@ -157,24 +168,52 @@ async def upload_document(
     key = request.headers.get("idempotency-key")
     job_id = await get_queue(deps).enqueue(
         "ingest_document",
-        {"upload_id": row["id"], "filename": filename, "source": source, "acl": acl, "document_id": doc_id,
-         "by": str(principal)},
+        {
+            "upload_id": row["id"],
+            "filename": filename,
+            "source": source,
+            "acl": acl,
+            "document_id": doc_id,
+            "by": str(principal),
+        },
         idempotency_key=f"upload:{key}" if key else None,
     )
     return JSONResponse(
-        {"job_id": job_id, "document_id": doc_id, "status": "queued",
-         "status_url": f"/v1/documents/{doc_id}", "job_url": f"/v1/jobs/{job_id}"},
+        {
+            "job_id": job_id,
+            "document_id": doc_id,
+            "status": "queued",
+            "status_url": f"/v1/documents/{doc_id}",
+            "job_url": f"/v1/jobs/{job_id}",
+        },
         status_code=202,
     )
 
 
 @router.get("/v1/documents/{doc_id}", summary="A document's ingestion status.")
-async def get_document(doc_id: str, request: Request, _p: Principal = Depends(require_employee)) -> dict[str, Any]:  # noqa: B008
+async def get_document(
+    doc_id: str, request: Request, _p: Principal = Depends(require_employee)
+) -> dict[str, Any]:  # noqa: B008
     row = await store.get_document(get_deps(request).db, doc_id)
     if row is None:
         raise _error(404, "not_found", f"No document with id {doc_id}.")
-    out = {k: row[k] for k in ("id", "source", "acl", "title", "status", "error_code", "error", "chunk_count",
-                               "page_count", "mime", "content_hash", "version")}
+    out = {
+        k: row[k]
+        for k in (
+            "id",
+            "source",
+            "acl",
+            "title",
+            "status",
+            "error_code",
+            "error",
+            "chunk_count",
+            "page_count",
+            "mime",
+            "content_hash",
+            "version",
+        )
+    }
     for k in ("created_at", "updated_at", "indexed_at"):
         out[k] = row[k].isoformat() if row[k] else None
     return out

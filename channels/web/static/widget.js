@@ -22,6 +22,14 @@
     confirm: "Preparing your quote…", answer: "Writing the answer…", clarify: "Asking for details…",
     refuse: "Checking the request…"
   };
+  // Material icons (Apache-2.0) as inline SVG: emoji fonts are not everywhere.
+  var ICONS = {
+    chat: "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z",
+    up: "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 " +
+      "7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z",
+    down: "M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2c0 1.1.9 2 2 2h6.31l-.95 4.57-.03.32c0 " +
+      ".41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z"
+  };
   var ISBN_LINE = /^\s*(?:\d+\.\s+)?(.+?)\s+by\s+.*?\(ISBN\s+(97[89]\d{10}|\d{9}[\dX])\)/;
   var uid = 0;
 
@@ -39,6 +47,21 @@
     }
     (children || []).forEach(function (c) { if (c) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
     return node;
+  }
+
+  function icon(name, size) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", String(size || 18));
+    svg.setAttribute("height", String(size || 18));
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", ICONS[name]);
+    path.setAttribute("fill", "currentColor");
+    svg.appendChild(path);
+    return svg;
   }
 
   function money(cents, currency) {
@@ -130,7 +153,7 @@
     this.launcher = el("button", {
       "class": "lm-launcher", type: "button", "aria-expanded": "false", "aria-controls": panelId,
       "aria-label": "Open chat: " + title, onclick: function () { self.toggle(); }
-    }, [el("span", {"aria-hidden": "true", "class": "lm-launcher-icon", text: "💬"})]);
+    }, [icon("chat", 28)]);
     this.closeBtn = el("button", {
       "class": "lm-close", type: "button", "aria-label": "Close chat", text: "×",
       onclick: function () { self.close(); }
@@ -139,7 +162,7 @@
     this.status = el("div", {"class": "lm-sr", role: "status", "aria-live": "polite", "aria-atomic": "true"});
     this.input = el("textarea", {
       id: inputId, "class": "lm-input", rows: "1", maxlength: "4000", autocomplete: "off",
-      placeholder: "Ask about books, orders or our help pages…"
+      placeholder: "Type your question…"
     });
     this.sendBtn = el("button", {"class": "lm-send", type: "submit", text: "Send"});
     var form = el("form", {"class": "lm-form", onsubmit: function (e) { e.preventDefault(); self.submit(); }}, [
@@ -319,7 +342,7 @@
       .then(function () {
         if (!state.gotFinal) {
           self.fail(msg, state.error || "The answer was cut off. Please try again.");
-        } else if (state.error) {
+        } else if (state.error && state.error !== msg.body.textContent) {
           self.note(msg, state.error);
         }
       })
@@ -472,9 +495,9 @@
       }).catch(function (err) { thanks.textContent = err.message || "Feedback could not be sent."; });
     }
     up = el("button", {type: "button", "class": "lm-rate lm-up", "aria-pressed": "false", "aria-label": "Helpful answer",
-      title: "Helpful", onclick: function () { rate(1); }}, [el("span", {"aria-hidden": "true", text: "👍"})]);
+      title: "Helpful", onclick: function () { rate(1); }}, [icon("up")]);
     down = el("button", {type: "button", "class": "lm-rate lm-down", "aria-pressed": "false", "aria-label": "Not helpful",
-      title: "Not helpful", onclick: function () { rate(-1); }}, [el("span", {"aria-hidden": "true", text: "👎"})]);
+      title: "Not helpful", onclick: function () { rate(-1); }}, [icon("down")]);
     return el("div", {"class": "lm-feedback", role: "group", "aria-label": "Rate this answer"}, [up, down, thanks]);
   };
 

@@ -96,3 +96,13 @@ async def test_unicode_and_special_chunk_ids(front: CacheFront) -> None:
     hit = await front.lookup("Wie kann ich ein Buch zurückgeben?", PUBLIC, V1)
     assert hit is not None and hit.reply["answer"] == "ja — 30 Tage" and sorted(hit.chunk_ids) == sorted(ids)
     assert await front.invalidate_chunks(["a,b|c"]) == 1
+
+
+async def test_pgvector_counts_hits(cache_backend: object, front: CacheFront) -> None:
+    if getattr(cache_backend, "name", "") != "pgvector":
+        return  # redis: hits are counted by CacheFront.stats only (no per-key counter, see RedisCache)
+    eid = await front.store("How do I return a book?", PUBLIC, V1, REPLY, ["11"])
+    assert await front.lookup("How do I return a book?", PUBLIC, V1) is not None
+    await front.aclose()  # waits for the background counter update
+    row = await cache_backend.db.fetchrow("SELECT hits FROM cache_entries WHERE id = %s", eid)  # type: ignore[attr-defined]
+    assert row is not None and row["hits"] == 1

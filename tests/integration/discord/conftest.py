@@ -27,27 +27,84 @@ def member(u: dict[str, Any]) -> dict[str, Any]:
 
 def guild_payload() -> dict[str, Any]:
     return {
-        "id": GUILD, "name": "Bookshop", "icon": None, "owner_id": ALICE["id"], "unavailable": False,
-        "member_count": 3, "large": False, "features": [], "emojis": [], "stickers": [],
-        "roles": [{"id": GUILD, "name": "@everyone", "permissions": "1071698660929", "position": 0, "color": 0,
-                   "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
-        "channels": [{"id": CHANNEL, "type": 0, "name": "general", "position": 0, "guild_id": GUILD,
-                      "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
-                      "rate_limit_per_user": 0, "last_message_id": None}],
-        "threads": [], "members": [member(BOT_USER)], "voice_states": [], "presences": [],
-        "premium_tier": 0, "preferred_locale": "en-US", "verification_level": 0,
-        "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0,
-        "system_channel_flags": 0, "joined_at": NOW,
+        "id": GUILD,
+        "name": "Bookshop",
+        "icon": None,
+        "owner_id": ALICE["id"],
+        "unavailable": False,
+        "member_count": 3,
+        "large": False,
+        "features": [],
+        "emojis": [],
+        "stickers": [],
+        "roles": [
+            {
+                "id": GUILD,
+                "name": "@everyone",
+                "permissions": "1071698660929",
+                "position": 0,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
+        ],
+        "channels": [
+            {
+                "id": CHANNEL,
+                "type": 0,
+                "name": "general",
+                "position": 0,
+                "guild_id": GUILD,
+                "permission_overwrites": [],
+                "nsfw": False,
+                "parent_id": None,
+                "topic": None,
+                "rate_limit_per_user": 0,
+                "last_message_id": None,
+            }
+        ],
+        "threads": [],
+        "members": [member(BOT_USER)],
+        "voice_states": [],
+        "presences": [],
+        "premium_tier": 0,
+        "preferred_locale": "en-US",
+        "verification_level": 0,
+        "default_message_notifications": 0,
+        "explicit_content_filter": 0,
+        "mfa_level": 0,
+        "nsfw_level": 0,
+        "system_channel_flags": 0,
+        "joined_at": NOW,
     }
 
 
-def message_payload(mid: str, channel_id: str, author: dict[str, Any], content: str, *, guild: bool = True,
-                    mention_bot: bool = True) -> dict[str, Any]:
+def message_payload(
+    mid: str,
+    channel_id: str,
+    author: dict[str, Any],
+    content: str,
+    *,
+    guild: bool = True,
+    mention_bot: bool = True,
+) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "id": mid, "channel_id": channel_id, "author": author, "content": content, "timestamp": NOW,
-        "edited_timestamp": None, "tts": False, "mention_everyone": False,
-        "mentions": [BOT_USER] if mention_bot else [], "mention_roles": [], "attachments": [], "embeds": [],
-        "pinned": False, "type": 0,
+        "id": mid,
+        "channel_id": channel_id,
+        "author": author,
+        "content": content,
+        "timestamp": NOW,
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [BOT_USER] if mention_bot else [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "type": 0,
     }
     if guild:
         data["guild_id"] = GUILD
@@ -56,19 +113,59 @@ def message_payload(mid: str, channel_id: str, author: dict[str, Any], content: 
 
 
 def reaction_payload(user_id: str, channel_id: str, message_id: str, emoji: str) -> dict[str, Any]:
-    return {"user_id": user_id, "channel_id": channel_id, "message_id": message_id, "guild_id": GUILD,
-            "emoji": {"id": None, "name": emoji}, "burst": False, "type": 0, "member": member(
-                ALICE if user_id == ALICE["id"] else BOB)}
-
-
-def button_payload(iid: str, who: dict[str, Any], channel_id: str, message: dict[str, Any], custom_id: str
-                   ) -> dict[str, Any]:
     return {
-        "id": iid, "application_id": APP_ID, "type": 3, "token": f"tok-{iid}", "version": 1,
-        "channel_id": channel_id, "guild_id": GUILD, "member": {**member(who), "permissions": "0"},
-        "data": {"custom_id": custom_id, "component_type": 2}, "message": message,
-        "app_permissions": "0", "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
-        "authorizing_integration_owners": {}, "context": 0,
+        "user_id": user_id,
+        "channel_id": channel_id,
+        "message_id": message_id,
+        "guild_id": GUILD,
+        "emoji": {"id": None, "name": emoji},
+        "burst": False,
+        "type": 0,
+        "member": member(ALICE if user_id == ALICE["id"] else BOB),
+    }
+
+
+def button_payload(
+    iid: str, who: dict[str, Any], channel_id: str, message: dict[str, Any], custom_id: str
+) -> dict[str, Any]:
+    thread = {
+        "id": channel_id,
+        "type": 11,
+        "guild_id": GUILD,
+        "parent_id": CHANNEL,
+        "name": "question",
+        "owner_id": BOT_USER["id"],
+        "message_count": 1,
+        "member_count": 1,
+        "rate_limit_per_user": 0,
+        "flags": 0,
+        "permissions": "1071698660929",
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": NOW,
+            "locked": False,
+        },
+    }
+    return {
+        "id": iid,
+        "application_id": APP_ID,
+        "type": 3,
+        "token": f"tok-{iid}",
+        "version": 1,
+        "channel_id": channel_id,
+        "channel": thread,
+        "guild_id": GUILD,
+        "member": {**member(who), "permissions": "0"},
+        "message": message,
+        "data": {"custom_id": custom_id, "component_type": 2},
+        "app_permissions": "0",
+        "locale": "en-US",
+        "guild_locale": "en-US",
+        "entitlements": [],
+        "authorizing_integration_owners": {},
+        "context": 0,
+        "attachment_size_limit": 10485760,
     }
 
 
@@ -89,8 +186,12 @@ async def service(deps: Deps) -> Any:
 
 @pytest.fixture
 async def bot(service: Any, deps: Deps, fake_discord: FakeDiscord) -> AsyncIterator[DiscordBot]:
-    settings = DiscordSettings(token="test-token", api_base=fake_discord.api_base, update_interval=0.0,  # type: ignore[call-arg]
-                               _env_file=None)
+    settings = DiscordSettings(
+        token="test-token",
+        api_base=fake_discord.api_base,
+        update_interval=0.0,  # type: ignore[call-arg]
+        _env_file=None,
+    )
     client = DiscordBot(settings, service, deps.db)
     await client.login("test-token")
     assert client.user is not None and str(client.user.id) == BOT_USER["id"]

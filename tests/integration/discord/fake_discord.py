@@ -23,7 +23,14 @@ NOW = "2025-01-01T00:00:00.000000+00:00"
 
 
 def user(uid: str, name: str, *, bot: bool = False) -> dict[str, Any]:
-    return {"id": uid, "username": name, "discriminator": "0", "global_name": name, "avatar": None, "bot": bot}
+    return {
+        "id": uid,
+        "username": name,
+        "discriminator": "0",
+        "global_name": name,
+        "avatar": None,
+        "bot": bot,
+    }
 
 
 BOT_USER = user(BOT_ID, "libromind", bot=True)
@@ -70,8 +77,10 @@ class FakeDiscord:
     def of(self, method: str, prefix: str = "") -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path.startswith(prefix)]
 
-    async def wait_for(self, method: str, prefix: str = "", count: int = 1, timeout: float = 60.0) -> list[Call]:
-        deadline = time.monotonic() + timeout
+    async def wait_for(
+        self, method: str, prefix: str = "", count: int = 1, wait_s: float = 60.0
+    ) -> list[Call]:
+        deadline = time.monotonic() + wait_s
         while True:
             got = self.of(method, prefix)
             if len(got) >= count:
@@ -86,8 +95,9 @@ class FakeDiscord:
     # ------------------------------------------------------------------------------------ server
     @staticmethod
     def _json(data: Any, status: int = 200) -> web.Response:
-        return web.Response(status=status, body=json.dumps(data).encode(),
-                            headers={"Content-Type": "application/json"})
+        return web.Response(
+            status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json"}
+        )
 
     async def _handle(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["tail"]
@@ -105,12 +115,28 @@ class FakeDiscord:
         if request.method == "GET" and path == "/users/@me":
             return self._json(BOT_USER)
         if request.method == "GET" and path == "/oauth2/applications/@me":
-            return self._json({"id": APP_ID, "name": "libromind", "description": "", "icon": None,
-                               "bot_public": False, "bot_require_code_grant": False, "owner": user("1", "owner"),
-                               "verify_key": "00", "flags": 0, "summary": ""})
+            return self._json(
+                {
+                    "id": APP_ID,
+                    "name": "libromind",
+                    "description": "",
+                    "icon": None,
+                    "bot_public": False,
+                    "bot_require_code_grant": False,
+                    "owner": user("1", "owner"),
+                    "verify_key": "00",
+                    "flags": 0,
+                    "summary": "",
+                }
+            )
         if parts[0] == "channels" and len(parts) == 3 and parts[2] == "messages" and request.method == "POST":
             return self._json(self._message(parts[1], body))
-        if parts[0] == "channels" and len(parts) == 4 and parts[2] == "messages" and request.method == "PATCH":
+        if (
+            parts[0] == "channels"
+            and len(parts) == 4
+            and parts[2] == "messages"
+            and request.method == "PATCH"
+        ):
             msg = self.messages.setdefault(parts[3], self._message(parts[1], {}, mid=parts[3]))
             for key in ("content", "components", "embeds"):
                 if key in body:
@@ -122,13 +148,28 @@ class FakeDiscord:
             guild = self.guild_of.get(parts[1])
             if guild:
                 self.guild_of[tid] = guild
-            return self._json({
-                "id": tid, "type": 11, "guild_id": guild, "parent_id": parts[1], "name": body.get("name"),
-                "owner_id": BOT_ID, "message_count": 0, "member_count": 1, "rate_limit_per_user": 0,
-                "flags": 0, "last_message_id": None,
-                "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
-                                    "archive_timestamp": NOW, "locked": False},
-            }, status=201)
+            return self._json(
+                {
+                    "id": tid,
+                    "type": 11,
+                    "guild_id": guild,
+                    "parent_id": parts[1],
+                    "name": body.get("name"),
+                    "owner_id": BOT_ID,
+                    "message_count": 0,
+                    "member_count": 1,
+                    "rate_limit_per_user": 0,
+                    "flags": 0,
+                    "last_message_id": None,
+                    "thread_metadata": {
+                        "archived": False,
+                        "auto_archive_duration": 1440,
+                        "archive_timestamp": NOW,
+                        "locked": False,
+                    },
+                },
+                status=201,
+            )
         if parts[0] == "interactions" and parts[-1] == "callback":
             return self._json({"interaction": {"id": parts[1], "type": 3}})
         return self._json({"message": "404: Not Found", "code": 0}, status=404)
@@ -136,10 +177,20 @@ class FakeDiscord:
     def _message(self, channel_id: str, body: dict[str, Any], mid: str | None = None) -> dict[str, Any]:
         mid = mid or self.new_id()
         msg = {
-            "id": mid, "channel_id": channel_id, "author": BOT_USER, "content": body.get("content") or "",
-            "timestamp": NOW, "edited_timestamp": None, "tts": False, "mention_everyone": False,
-            "mentions": [], "mention_roles": [], "attachments": [], "embeds": body.get("embeds") or [],
-            "pinned": False, "type": 19 if body.get("message_reference") else 0,
+            "id": mid,
+            "channel_id": channel_id,
+            "author": BOT_USER,
+            "content": body.get("content") or "",
+            "timestamp": NOW,
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": body.get("embeds") or [],
+            "pinned": False,
+            "type": 19 if body.get("message_reference") else 0,
             "components": body.get("components") or [],
         }
         if channel_id in self.guild_of:

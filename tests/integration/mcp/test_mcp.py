@@ -86,9 +86,10 @@ async def test_stdio_tools_with_schemas_and_an_order(settings: Settings, seeded:
         assert quote["total_cents"] == book["price_cents"]
         first = _structured(await client.call_tool("place_order", {"confirmation_token": quote["token"]}))
         again = _structured(await client.call_tool("place_order", {"confirmation_token": quote["token"]}))
-        assert first["id"] == again["id"], "the same confirmation token must never create two orders"
-        status = _structured(await client.call_tool("order_status", {"order_id": first["id"]}))
-        assert status["id"] == first["id"]
+        assert first["order_id"] == again["order_id"], "the same confirmation token must never create two orders"
+        assert first["total_cents"] == quote["total_cents"]
+        status = _structured(await client.call_tool("order_status", {"order_id": first["order_id"]}))
+        assert status["order_id"] == first["order_id"] and status["status"] == "placed"
 
         bad = await client.call_tool("get_book", {"isbn": "0000000000"})
         assert bad.is_error

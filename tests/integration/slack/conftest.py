@@ -36,16 +36,33 @@ def sign(body: str, *, timestamp: int | None = None, secret: str = SECRET) -> di
 
 def event_body(event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
     return {
-        "token": "legacy", "team_id": TEAM, "api_app_id": "A1", "type": "event_callback",
-        "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
-        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}], "event": event,
+        "token": "legacy",
+        "team_id": TEAM,
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+        "event": event,
     }
 
 
-def mention(text: str, *, user: str = "U100", channel: str = "C100", ts: str = "1699999999.000100",
-            thread_ts: str | None = None) -> dict[str, Any]:
-    ev = {"type": "app_mention", "user": user, "text": f"<@{BOT_USER}> {text}", "ts": ts, "channel": channel,
-          "event_ts": ts}
+def mention(
+    text: str,
+    *,
+    user: str = "U100",
+    channel: str = "C100",
+    ts: str = "1699999999.000100",
+    thread_ts: str | None = None,
+) -> dict[str, Any]:
+    ev = {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@{BOT_USER}> {text}",
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+    }
     if thread_ts:
         ev["thread_ts"] = thread_ts
     return ev
@@ -55,29 +72,44 @@ class SlackHarness:
     def __init__(self, bot: SlackBot, fake: FakeSlack, http: httpx.AsyncClient) -> None:
         self.bot, self.fake, self.http = bot, fake, http
 
-    async def post_json(self, body: dict[str, Any], *, retry: int | None = None,
-                        headers: dict[str, str] | None = None) -> httpx.Response:
+    async def post_json(
+        self, body: dict[str, Any], *, retry: int | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         raw = json.dumps(body)
         h = {"Content-Type": "application/json", **(headers if headers is not None else sign(raw))}
         if retry is not None:
             h.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
         return await self.http.post(EVENTS_PATH, content=raw, headers=h)
 
-    async def send_event(self, event: dict[str, Any], *, event_id: str | None = None,
-                         retry: int | None = None) -> httpx.Response:
+    async def send_event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None
+    ) -> httpx.Response:
         resp = await self.post_json(event_body(event, event_id=event_id), retry=retry)
         await self.bot.drain()
         return resp
 
-    async def click(self, *, action_id: str, value: str, user: str, channel: str, message: dict[str, Any]
-                    ) -> httpx.Response:
+    async def click(
+        self, *, action_id: str, value: str, user: str, channel: str, message: dict[str, Any]
+    ) -> httpx.Response:
         payload = {
-            "type": "block_actions", "team": {"id": TEAM}, "user": {"id": user, "team_id": TEAM},
-            "api_app_id": "A1", "token": "legacy", "trigger_id": "1.2.3", "container": {
-                "type": "message", "message_ts": message["ts"], "channel_id": channel},
-            "channel": {"id": channel}, "message": message,
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "quote_actions",
-                         "value": value, "action_ts": str(time.time())}],
+            "type": "block_actions",
+            "team": {"id": TEAM},
+            "user": {"id": user, "team_id": TEAM},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": "1.2.3",
+            "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
+            "channel": {"id": channel},
+            "message": message,
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "quote_actions",
+                    "value": value,
+                    "action_ts": str(time.time()),
+                }
+            ],
         }
         raw = urlencode({"payload": json.dumps(payload)})
         h = {"Content-Type": "application/x-www-form-urlencoded", **sign(raw)}
@@ -113,8 +145,13 @@ async def service(deps: Deps) -> Any:
 
 def make_bot(service: Any, deps: Deps, fake: FakeSlack, **overrides: Any) -> SlackBot:
     settings = SlackSettings(  # type: ignore[call-arg]
-        signing_secret=SECRET, bot_token="xoxb-test", base_url=fake.base_url, update_interval=0.0,
-        groups={"U100": ["staff"], "U200": ["staff"]}, _env_file=None, **overrides,
+        signing_secret=SECRET,
+        bot_token="xoxb-test",
+        base_url=fake.base_url,
+        update_interval=0.0,
+        groups={"U100": ["staff"], "U200": ["staff"]},
+        _env_file=None,
+        **overrides,
     )
     return SlackBot(settings, service, deps.db)
 

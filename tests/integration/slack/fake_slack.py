@@ -63,8 +63,8 @@ class FakeSlack:
     def of(self, method: str) -> list[dict[str, Any]]:
         return [c.args for c in self.calls if c.method == method]
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 60.0, **match: Any) -> list[dict]:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, method: str, count: int = 1, wait_s: float = 60.0, **match: Any) -> list[dict]:
+        deadline = time.monotonic() + wait_s
         while True:
             got = [a for a in self.of(method) if all(a.get(k) == v for k, v in match.items())]
             if len(got) >= count:
@@ -103,12 +103,26 @@ class FakeSlack:
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "libromind",
-                    "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
+            return {
+                "ok": True,
+                "url": "https://example.slack.com/",
+                "team": "Example",
+                "user": "libromind",
+                "team_id": TEAM,
+                "user_id": BOT_USER,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
         if method == "chat.postMessage":
             ts = self._next_ts()
-            msg = {"ts": ts, "text": args.get("text"), "blocks": args.get("blocks"),
-                   "thread_ts": args.get("thread_ts"), "user": BOT_USER, "bot_id": BOT_ID}
+            msg = {
+                "ts": ts,
+                "text": args.get("text"),
+                "blocks": args.get("blocks"),
+                "thread_ts": args.get("thread_ts"),
+                "user": BOT_USER,
+                "bot_id": BOT_ID,
+            }
             self.messages[(args["channel"], ts)] = msg
             return {"ok": True, "channel": args["channel"], "ts": ts, "message": msg}
         if method == "chat.update":
@@ -121,13 +135,23 @@ class FakeSlack:
             return {"ok": True}
         if method == "conversations.info":
             channel = args.get("channel", "")
-            info = {"id": channel, "is_channel": True, "is_private": False, "is_shared": False,
-                    "is_ext_shared": False, "is_org_shared": False, "is_im": channel.startswith("D")}
+            info = {
+                "id": channel,
+                "is_channel": True,
+                "is_private": False,
+                "is_shared": False,
+                "is_ext_shared": False,
+                "is_org_shared": False,
+                "is_im": channel.startswith("D"),
+            }
             info.update(self.channels.get(channel, {}))
             return {"ok": True, "channel": info}
         if method == "conversations.members":
-            return {"ok": True, "members": self.members.get(args.get("channel", ""), []),
-                    "response_metadata": {"next_cursor": ""}}
+            return {
+                "ok": True,
+                "members": self.members.get(args.get("channel", ""), []),
+                "response_metadata": {"next_cursor": ""},
+            }
         if method == "users.info":
             user = {"id": args.get("user"), "is_bot": False, "is_restricted": False}
             user.update(self.users.get(args.get("user", ""), {}))

@@ -60,17 +60,22 @@ async def test_mention_is_answered_in_its_thread_progressively(slack: SlackHarne
     updates = await slack.fake.wait_for("chat.update")
     final = updates[-1]
     assert final["blocks"], "the final reply is rendered with Block Kit"
+    assert len(updates) >= 2 and updates[0]["text"].startswith("Thinking…")  # progress before the answer
+    assert all(u["ts"] == posted[0]["_ts"] for u in updates)
     rows = await _rows(deps.db, "SELECT * FROM channel_messages WHERE platform = 'slack'")
     assert len(rows) == 1 and rows[0]["principal"] == "employee:U100" and rows[0]["answer_id"]
     assert rows[0]["message_id"] == final["ts"] == posted[0]["_ts"]
     answer = await deps.db.fetchrow("SELECT * FROM answers WHERE id = %s", rows[0]["answer_id"])
     assert answer["channel"] == "slack" and answer["principal"] == "employee:U100"
-    assert metrics.value("libromind_chat_requests_total", channel="slack", endpoint="message", outcome="ok") >= 1
+    assert (
+        metrics.value("libromind_chat_requests_total", channel="slack", endpoint="message", outcome="ok") >= 1
+    )
 
 
-async def test_answer_and_citations_match_the_web_channel(slack: SlackHarness, corpus: Any, service: Any
-                                                          ) -> None:
-    question = "How long do I have to return a book?"
+async def test_answer_and_citations_match_the_web_channel(
+    slack: SlackHarness, corpus: Any, service: Any
+) -> None:
+    question = "What is the refund policy for returns?"
     await slack.send_event(mention(question, channel="C200", ts="1699999999.000200"))
     final = (await slack.fake.wait_for("chat.update"))[-1]
     web = await service.ask("employee:U100", "web-thread-1", question, channel="web")
@@ -88,15 +93,26 @@ async def test_answer_and_citations_match_the_web_channel(slack: SlackHarness, c
 
 
 async def test_shared_channel_answers_only_from_documents_everyone_may_read(
-        slack: SlackHarness, corpus: Any) -> None:
+    slack: SlackHarness, corpus: Any
+) -> None:
     slack.fake.channels["CEXT"] = {"is_shared": True, "is_ext_shared": True}
-    await slack.send_event(mention("What is the staff discount code?", channel="CEXT", ts="1699999999.000300"))
+    await slack.send_event(
+        mention("What is the staff discount code?", channel="CEXT", ts="1699999999.000300")
+    )
     shared = (await slack.fake.wait_for("chat.update", channel="CEXT"))[-1]
     assert STAFF_CODE not in shared["text"]
     assert "conversations.info" in {c.method for c in slack.fake.calls}
     # the same employee in a direct message may read internal documents
-    await slack.send_event({"type": "message", "channel_type": "im", "channel": "D100", "user": "U100",
-                            "text": "What is the staff discount code?", "ts": "1699999999.000400"})
+    await slack.send_event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "channel": "D100",
+            "user": "U100",
+            "text": "What is the staff discount code?",
+            "ts": "1699999999.000400",
+        }
+    )
     dm = (await slack.fake.wait_for("chat.update", channel="D100"))[-1]
     assert STAFF_CODE in dm["text"], dm["text"]
 
@@ -118,8 +134,14 @@ async def test_reactions_are_stored_as_feedback(slack: SlackHarness, deps: Any) 
     answer_id = row["answer_id"]
 
     def reaction(user: str, name: str) -> dict[str, Any]:
-        return {"type": "reaction_added", "user": user, "reaction": name, "item_user": BOT_USER,
-                "item": {"type": "message", "channel": "C100", "ts": ts}, "event_ts": str(time.time())}
+        return {
+            "type": "reaction_added",
+            "user": user,
+            "reaction": name,
+            "item_user": BOT_USER,
+            "item": {"type": "message", "channel": "C100", "ts": ts},
+            "event_ts": str(time.time()),
+        }
 
     await slack.send_event(reaction("U100", "+1"))
     fb = await deps.db.fetch("SELECT * FROM feedback WHERE answer_id = %s", answer_id)
@@ -133,10 +155,27 @@ async def test_reactions_are_stored_as_feedback(slack: SlackHarness, deps: Any) 
 
 
 async def test_bot_messages_and_channel_chatter_are_ignored(slack: SlackHarness) -> None:
-    await slack.send_event({"type": "message", "channel_type": "im", "channel": "D100", "bot_id": "BBOT",
-                            "user": BOT_USER, "text": "my own answer", "ts": "1699999999.000700"})
-    await slack.send_event({"type": "message", "channel_type": "channel", "channel": "C100", "user": "U100",
-                            "text": "just chatting", "ts": "1699999999.000800"})
+    await slack.send_event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "channel": "D100",
+            "bot_id": "BBOT",
+            "user": BOT_USER,
+            "text": "my own answer",
+            "ts": "1699999999.000700",
+        }
+    )
+    await slack.send_event(
+        {
+            "type": "message",
+            "channel_type": "channel",
+            "channel": "C100",
+            "user": "U100",
+            "text": "just chatting",
+            "ts": "1699999999.000800",
+        }
+    )
     assert slack.fake.of("chat.postMessage") == []
 
 
@@ -147,11 +186,13 @@ async def test_a_failure_is_told_to_the_user_and_counted(slack: SlackHarness) ->
             yield  # pragma: no cover
 
     slack.bot.service = Broken()
-    before = metrics.value("libromind_chat_failures_total", channel="slack", endpoint="message",
-                           kind="RuntimeError")
+    before = metrics.value(
+        "libromind_chat_failures_total", channel="slack", endpoint="message", kind="RuntimeError"
+    )
     await slack.send_event(mention("What is the return policy?", ts="1699999999.000900"))
     final = (await slack.fake.wait_for("chat.update"))[-1]
     assert final["text"].startswith("Sorry, something went wrong: RuntimeError: the index is on fire")
-    after = metrics.value("libromind_chat_failures_total", channel="slack", endpoint="message",
-                          kind="RuntimeError")
+    after = metrics.value(
+        "libromind_chat_failures_total", channel="slack", endpoint="message", kind="RuntimeError"
+    )
     assert after == before + 1

@@ -32,8 +32,16 @@ from tests.conftest import TEMPLATE_DB, _with_db
 
 REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-                 "--no-first-run", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = REPO / "test-artifacts" / "web"
 SECRET = "browser-test-secret"
 
@@ -111,8 +119,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"Chromium is required for the browser tests but {CHROMIUM} is missing: "
-                    "install it with `apt-get install -y chromium` (never `playwright install`).", pytrace=False)
+        pytest.fail(
+            f"Chromium is required for the browser tests but {CHROMIUM} is missing: "
+            "install it with `apt-get install -y chromium` (never `playwright install`).",
+            pytrace=False,
+        )
     return CHROMIUM
 
 
@@ -124,8 +135,11 @@ def web_server(request: pytest.FixtureRequest, host_sites: dict[str, HostSite]) 
     if url:
         yield WebServer(url.rstrip("/"), os.environ["LIBROMIND_TEST_WEB_DB_URL"], Path(os.devnull))
         return
-    yield from _start_server(request.getfixturevalue("pg_server_url"), request.getfixturevalue("pg_template"),
-                             host_sites["shop"].origin)
+    yield from _start_server(
+        request.getfixturevalue("pg_server_url"),
+        request.getfixturevalue("pg_template"),
+        host_sites["shop"].origin,
+    )
 
 
 def _start_server(pg_server_url: str, pg_template: str, allowed_origin: str) -> Iterator[WebServer]:
@@ -136,17 +150,30 @@ def _start_server(pg_server_url: str, pg_template: str, allowed_origin: str) -> 
     tmp = Path(tempfile.mkdtemp(prefix="libromind-web-"))
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIBROMIND_")}
-    env.update({
-        "LIBROMIND_DATABASE_URL": db_url, "LIBROMIND_HOME": str(tmp / "home"), "LIBROMIND_DEMO_DATA": "false",
-        "LIBROMIND_SESSION_SECRET": SECRET, "LIBROMIND_CORS_ORIGINS": f'["{allowed_origin}"]',
-        "LIBROMIND_LOG_JSON": "false", "LIBROMIND_LLM": "offline", "LIBROMIND_CACHE": "pgvector",
-        "LIBROMIND_INDEX": "pgvector", "LIBROMIND_QUEUE": "inline", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-    })
+    env.update(
+        {
+            "LIBROMIND_DATABASE_URL": db_url,
+            "LIBROMIND_HOME": str(tmp / "home"),
+            "LIBROMIND_DEMO_DATA": "false",
+            "LIBROMIND_SESSION_SECRET": SECRET,
+            "LIBROMIND_CORS_ORIGINS": f'["{allowed_origin}"]',
+            "LIBROMIND_LOG_JSON": "false",
+            "LIBROMIND_LLM": "offline",
+            "LIBROMIND_CACHE": "pgvector",
+            "LIBROMIND_INDEX": "pgvector",
+            "LIBROMIND_QUEUE": "inline",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+    )
     log_path = tmp / "server.log"
     log_file = open(log_path, "w")  # noqa: SIM115 - closed in teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.web.server", "--port", str(port), "--data-dir", str(tmp)],
-        cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     server = WebServer(f"http://127.0.0.1:{port}", db_url, log_path)
     try:
@@ -193,7 +220,10 @@ def playwright_driver(web_server: WebServer) -> Iterator[Any]:
 def browser(playwright_driver: Any, chromium_path: str, tmp_path: Path) -> Iterator[Any]:
     """A fresh Chromium (fresh user-data-dir: new session token, new customer) per test."""
     ctx = playwright_driver.chromium.launch_persistent_context(
-        str(tmp_path / "chromium-profile"), executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS,
+        str(tmp_path / "chromium-profile"),
+        executable_path=chromium_path,
+        headless=True,
+        args=CHROMIUM_ARGS,
         viewport={"width": 1280, "height": 900},
     )
     ctx.set_default_timeout(60_000)
@@ -217,10 +247,9 @@ def host_page(base_url: str, *, extra: str = "") -> str:
     """A third-party page embedding the widget with the documented one-line snippet."""
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Some bookshop blog</title>
-<style>* {{ font-family: 'Comic Sans MS' !important; color: red !important; }} button {{ display: none; }}</style>
+<style>* {{ font-family: 'Comic Sans MS' !important; color: red !important; }}
+button {{ display: none; }}</style>
 </head><body><h1>Our reading blog</h1><p><a href="#top" id="first-link">A link before the widget</a></p>
 <p>Lorem ipsum dolor sit amet.</p>{extra}
 <script src="{base_url}/static/widget.js" data-title="Bookstore help"></script>
 </body></html>"""
-
-

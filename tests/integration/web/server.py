@@ -20,8 +20,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-OTHERS = ("Classical Mythology", "Harry Potter and the Sorcerer's Stone (Harry Potter (Paperback))",
-          "The Da Vinci Code", "To Kill a Mockingbird")
+OTHERS = (
+    "Classical Mythology",
+    "Harry Potter and the Sorcerer's Stone (Harry Potter (Paperback))",
+    "The Da Vinci Code",
+    "To Kill a Mockingbird",
+)
 
 
 def make_catalog(out: Path, kings: int = 25) -> Path:
@@ -39,8 +43,17 @@ def make_catalog(out: Path, kings: int = 25) -> Path:
             if (want_king or title in OTHERS) and title.lower() not in seen_titles:
                 seen_titles.add(title.lower())
                 n = len(rows)
-                rows.append({"isbn": isbn, "title": title, "author": author, "year": year, "publisher": publisher,
-                             "price_cents": 599 + 100 * (n % 9), "stock": 20})
+                rows.append(
+                    {
+                        "isbn": isbn,
+                        "title": title,
+                        "author": author,
+                        "year": year,
+                        "publisher": publisher,
+                        "price_cents": 599 + 100 * (n % 9),
+                        "stock": 20,
+                    }
+                )
             if len(rows) >= kings + len(OTHERS) + 5:
                 break
     path = out / "catalog.jsonl"

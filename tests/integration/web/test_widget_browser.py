@@ -3,6 +3,7 @@ feedback, keyboard use, narrow screens, CORS). Screenshots go to test-artifacts/
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,9 @@ def shadow_focus(page: Any) -> dict[str, str]:
 
 
 def find_king_book(server: WebServer) -> dict[str, Any]:
-    rows = server.query("SELECT isbn13, title FROM books WHERE author = 'Stephen King' AND stock > 0 "
-                        "ORDER BY title LIMIT 1")
+    rows = server.query(
+        "SELECT isbn13, title FROM books WHERE author = 'Stephen King' AND stock > 0 ORDER BY title LIMIT 1"
+    )
     assert rows, "the test catalog has no Stephen King books"
     return rows[0]
 
@@ -143,14 +145,17 @@ def test_order_is_placed_only_after_confirm(browser: Any, web_server: WebServer,
     expect(quote.get_by_role("button", name="Confirm order")).to_be_disabled()
     orders = web_server.query(
         "SELECT o.id, o.status, i.isbn13 FROM orders o JOIN order_items i ON i.order_id = o.id"
-        " WHERE o.principal = %s", principal)
+        " WHERE o.principal = %s",
+        principal,
+    )
     assert len(orders) == 1 and orders[0]["status"] == "placed" and orders[0]["isbn13"] == book["isbn13"]
     expect(done.locator(".lm-order")).to_have_attribute("data-order-id", orders[0]["id"])
     page.screenshot(path=str(artifacts / "order_placed.png"), full_page=True)
 
 
-def test_keyboard_only_on_an_embedding_page(browser: Any, web_server: WebServer, host_sites: dict[str, HostSite],
-                                            artifacts: Path) -> None:
+def test_keyboard_only_on_an_embedding_page(
+    browser: Any, web_server: WebServer, host_sites: dict[str, HostSite], artifacts: Path
+) -> None:
     page = browser.new_page()
     page.goto(host_sites["shop"].put("/blog", host_page(web_server.base_url)))
     launcher = page.locator("button.lm-launcher")
@@ -190,8 +195,9 @@ def test_keyboard_only_on_an_embedding_page(browser: Any, web_server: WebServer,
     assert "lm-launcher" in shadow_focus(page)["cls"]
 
 
-def test_narrow_viewport_360(browser: Any, web_server: WebServer, host_sites: dict[str, HostSite],
-                             artifacts: Path) -> None:
+def test_narrow_viewport_360(
+    browser: Any, web_server: WebServer, host_sites: dict[str, HostSite], artifacts: Path
+) -> None:
     page = browser.new_page()
     page.set_viewport_size({"width": 360, "height": 640})
     page.goto(host_sites["shop"].put("/blog", host_page(web_server.base_url)))
@@ -202,7 +208,12 @@ def test_narrow_viewport_360(browser: Any, web_server: WebServer, host_sites: di
     assert box and box["x"] == 0 and box["y"] == 0 and box["width"] == 360 and box["height"] == 640, box
     reply = ask(page, DOCS_QUESTION)
     expect(reply.locator(".lm-cite").first).to_be_visible()
-    for el in (reply, reply.locator(".lm-feedback"), page.locator("button.lm-send"), page.locator("button.lm-close")):
+    for el in (
+        reply,
+        reply.locator(".lm-feedback"),
+        page.locator("button.lm-send"),
+        page.locator("button.lm-close"),
+    ):
         b = el.bounding_box()
         assert b and b["x"] >= 0 and b["x"] + b["width"] <= 360, b
     assert page.locator(".lm-log").evaluate("e => e.scrollWidth <= e.clientWidth")
@@ -214,11 +225,123 @@ def test_narrow_viewport_360(browser: Any, web_server: WebServer, host_sites: di
     page.screenshot(path=str(artifacts / "narrow_360x640_page.png"))
 
 
-def test_disallowed_origin_gets_no_cors_and_a_clear_message(browser: Any, web_server: WebServer,
-                                                            host_sites: dict[str, HostSite]) -> None:
+def test_disallowed_origin_gets_no_cors_and_a_clear_message(
+    browser: Any, web_server: WebServer, host_sites: dict[str, HostSite]
+) -> None:
     page = browser.new_page()
     page.goto(host_sites["evil"].put("/blog", host_page(web_server.base_url)))
     page.locator("button.lm-launcher").click()
     reply = ask(page, "hello")
     expect(reply).to_have_class(re.compile("lm-error"))
     expect(reply.locator(".lm-text")).to_contain_text("Could not reach the assistant")
+
+
+def _sse_body(events: list[tuple[str, dict[str, Any]]]) -> str:
+    return "".join(f"event: {name}\r\ndata: {json.dumps(data)}\r\n\r\n" for name, data in events)
+
+
+def test_widget_renders_books_quote_and_sends_confirm_stubbed(browser: Any, web_server: WebServer) -> None:
+    """The widget's rendering of a catalog listing and an order quote, with /v1/chat stubbed in the browser
+    (independent of the catalog data): Add to cart and Confirm send the agent the documented messages."""
+    listing = (
+        "Here is what I found in the catalog:\n"
+        "1. Misery by Stephen King, 1988 (ISBN 9780451153555): $7.99, in stock\n"
+        "2. Carrie by Stephen King, 1975 (ISBN 9780385086950): $6.99, out of stock"
+    )
+    quote = {
+        "quote_id": "q_1",
+        "items": [
+            {
+                "isbn": "9780451153555",
+                "title": "Misery",
+                "quantity": 2,
+                "unit_price_cents": 799,
+                "line_total_cents": 1598,
+            }
+        ],
+        "total_cents": 1598,
+        "currency": "USD",
+        "demo_price": True,
+    }
+    sent: list[str] = []
+
+    def reply_for(message: str) -> str:
+        meta = {
+            "thread": "t",
+            "cache_hit": False,
+            "latency_ms": 1,
+            "steps": ["catalog", "answer"],
+            "answer_id": None,
+        }
+        if message == "find books by Stephen King":
+            final = {
+                "answer": listing,
+                "citations": [],
+                "meta": meta,
+                "order": None,
+                "confirm": None,
+                "items": [],
+            }
+            return _sse_body([("step", {"name": "catalog"}), ("token", {"text": listing}), ("final", final)])
+        if message.startswith("add "):
+            final = {
+                "answer": "Added 1 x Misery to your cart.\nYour cart:\n- 1 x Misery",
+                "citations": [],
+                "meta": meta,
+                "order": None,
+                "confirm": None,
+                "items": [],
+            }
+            return _sse_body([("final", final)])
+        if message == "check out my cart":
+            final = {
+                "answer": "Please confirm this order",
+                "citations": [],
+                "meta": meta,
+                "order": None,
+                "confirm": quote,
+                "items": [],
+            }
+            return _sse_body([("confirm", {"quote": quote}), ("final", final)])
+        order = {"id": "ord_1", "status": "placed", "items": [], "total": 1598, "currency": "USD"}
+        final = {
+            "answer": "Your order ord_1 is placed.",
+            "citations": [],
+            "meta": meta,
+            "order": order,
+            "confirm": None,
+            "items": [],
+        }
+        return _sse_body([("final", final)])
+
+    def handle(route: Any) -> None:
+        message = json.loads(route.request.post_data)["message"]
+        sent.append(message)
+        route.fulfill(status=200, content_type="text/event-stream", body=reply_for(message))
+
+    page = browser.new_page()
+    page.route(web_server.base_url + "/v1/chat", handle)
+    page.goto(web_server.base_url + "/")
+    reply = ask(page, "find books by Stephen King")
+    books = reply.locator(".lm-book")
+    expect(books).to_have_count(2)
+    expect(books.nth(1).get_by_role("button", name="Add Carrie to cart")).to_be_disabled()  # out of stock
+    before = page.locator(".lm-bot").count()
+    books.first.get_by_role("button", name="Add Misery to cart").click()
+    added = wait_reply(page, before)
+    before = page.locator(".lm-bot").count()
+    added.get_by_role("button", name="Check out").click()
+    quoted = wait_reply(page, before)
+    box = quoted.locator(".lm-quote")
+    expect(box).to_contain_text("Misery")
+    expect(box).to_contain_text("$15.98 (demo prices)")
+    before = page.locator(".lm-bot").count()
+    box.get_by_role("button", name="Confirm order").click()
+    done = wait_reply(page, before)
+    expect(done.locator(".lm-order")).to_have_attribute("data-order-id", "ord_1")
+    assert sent == [
+        "find books by Stephen King",
+        "add 9780451153555 to my cart",
+        "check out my cart",
+        "yes, confirm",
+    ]

@@ -5,16 +5,37 @@ from __future__ import annotations
 from channels.discord import render
 from channels.discord.bot import CONFIRM_PREFIX, confirm_view, principal_of_user
 
-QUOTE = {"quote_id": "q_9", "items": [{"isbn": "9780000000001", "title": "Dune", "quantity": 2,
-                                       "unit_price_cents": 999, "line_total_cents": 1998}],
-         "total_cents": 1998, "currency": "USD", "demo_price": True}
+QUOTE = {
+    "quote_id": "q_9",
+    "items": [
+        {
+            "isbn": "9780000000001",
+            "title": "Dune",
+            "quantity": 2,
+            "unit_price_cents": 999,
+            "line_total_cents": 1998,
+        }
+    ],
+    "total_cents": 1998,
+    "currency": "USD",
+    "demo_price": True,
+}
 
 
 def test_reply_text_has_answer_numbered_sources_and_hint() -> None:
-    text = render.reply_text({"answer": "Thirty days.", "answer_id": "a", "citations": [
-        {"source": "returns.md", "section": "Returns", "page": 3, "snippet": "Books may be returned"},
-        {"source": "faq.md"}]})
-    assert text.startswith("Thirty days.\n\n**Sources**\n[1] returns.md · Returns · p. 3 — “Books may be returned”")
+    text = render.reply_text(
+        {
+            "answer": "Thirty days.",
+            "answer_id": "a",
+            "citations": [
+                {"source": "returns.md", "section": "Returns", "page": 3, "snippet": "Books may be returned"},
+                {"source": "faq.md"},
+            ],
+        }
+    )
+    assert text.startswith(
+        "Thirty days.\n\n**Sources**\n[1] returns.md · Returns · p. 3 — “Books may be returned”"
+    )
     assert "[2] faq.md" in text and text.endswith("-# React with 👍 or 👎 to rate this answer.")
 
 

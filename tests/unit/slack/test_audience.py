@@ -12,7 +12,9 @@ from memory.principals import Principal
 
 
 class FakeClient:
-    def __init__(self, channel: dict[str, Any], members: list[str], users: dict[str, dict] | None = None) -> None:
+    def __init__(
+        self, channel: dict[str, Any], members: list[str], users: dict[str, dict] | None = None
+    ) -> None:
         self.channel, self.members, self.users = channel, members, users or {}
         self.calls: list[str] = []
 
@@ -47,8 +49,14 @@ async def test_direct_messages_need_no_lookup() -> None:
     assert client.calls == []
 
 
-@pytest.mark.parametrize("flags", [{"is_ext_shared": True, "is_shared": True}, {"is_pending_ext_shared": True},
-                                   {"is_shared": True, "is_org_shared": False}])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"is_ext_shared": True, "is_shared": True},
+        {"is_pending_ext_shared": True},
+        {"is_shared": True, "is_org_shared": False},
+    ],
+)
 async def test_externally_shared_channels_are_public_only(flags: dict[str, bool]) -> None:
     audience = await AudienceResolver(GROUPS).resolve(FakeClient(flags, ["U1"]), "C1")
     p = principal_for("U1", ("orders", "staff"), audience)
@@ -56,8 +64,7 @@ async def test_externally_shared_channels_are_public_only(flags: dict[str, bool]
 
 
 async def test_private_channel_is_the_intersection_of_members_groups() -> None:
-    client = FakeClient({"is_private": True}, ["U1", "U2", "U3", "UBOT", "UAPP"],
-                        {"UAPP": {"is_bot": True}})
+    client = FakeClient({"is_private": True}, ["U1", "U2", "U3", "UBOT", "UAPP"], {"UAPP": {"is_bot": True}})
     audience = await AudienceResolver(GROUPS).resolve(client, "G1", bot_user_id="UBOT")
     p = principal_for("U1", ("orders", "staff"), audience)
     assert p.scopes == ("group:staff", "internal", "public")

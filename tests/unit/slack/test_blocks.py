@@ -7,22 +7,42 @@ from channels.slack import blocks as ui
 REPLY = {
     "answer": "Books may be returned within **30 days** <with receipt> & refunds follow.",
     "citations": [
-        {"source": "policies/returns.md", "section": "Returns", "page": 2, "snippet": "Books may be returned",
-         "chunk_id": "c1"},
+        {
+            "source": "policies/returns.md",
+            "section": "Returns",
+            "page": 2,
+            "snippet": "Books may be returned",
+            "chunk_id": "c1",
+        },
         {"source": "faq.md", "section": None, "page": None, "snippet": "", "chunk_id": "c2"},
     ],
     "answer_id": "ans_1",
 }
-QUOTE = {"quote_id": "q_1", "items": [{"isbn": "9780000000001", "title": "Dune", "quantity": 2,
-                                       "unit_price_cents": 999, "line_total_cents": 1998}],
-         "total_cents": 1998, "currency": "USD", "demo_price": True}
+QUOTE = {
+    "quote_id": "q_1",
+    "items": [
+        {
+            "isbn": "9780000000001",
+            "title": "Dune",
+            "quantity": 2,
+            "unit_price_cents": 999,
+            "line_total_cents": 1998,
+        }
+    ],
+    "total_cents": 1998,
+    "currency": "USD",
+    "demo_price": True,
+}
 
 
 def test_answer_and_citations_are_sections_and_context_blocks() -> None:
     blocks = ui.reply_blocks(REPLY)
     first = blocks[0]
     assert first["type"] == "section"
-    assert first["text"]["text"] == "Books may be returned within *30 days* &lt;with receipt&gt; &amp; refunds follow."
+    assert (
+        first["text"]["text"]
+        == "Books may be returned within *30 days* &lt;with receipt&gt; &amp; refunds follow."
+    )
     contexts = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
     assert "policies/returns.md · Returns · p. 2" in contexts
     assert "faq.md" in contexts

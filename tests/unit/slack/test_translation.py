@@ -14,9 +14,21 @@ from channels.slack.app import SlackBot
 from channels.slack.settings import SlackSettings
 from channels.slack.store import PostedMessage
 
-QUOTE = {"quote_id": "q_1", "items": [{"isbn": "9780000000001", "title": "Dune", "quantity": 1,
-                                       "unit_price_cents": 999, "line_total_cents": 999}],
-         "total_cents": 999, "currency": "USD", "demo_price": False}
+QUOTE = {
+    "quote_id": "q_1",
+    "items": [
+        {
+            "isbn": "9780000000001",
+            "title": "Dune",
+            "quantity": 1,
+            "unit_price_cents": 999,
+            "line_total_cents": 999,
+        }
+    ],
+    "total_cents": 999,
+    "currency": "USD",
+    "demo_price": False,
+}
 
 
 class RecordingClient(AsyncWebClient):
@@ -25,8 +37,18 @@ class RecordingClient(AsyncWebClient):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.n = 0
 
-    async def api_call(self, api_method: str, *, http_verb: str = "POST", files: Any = None, data: Any = None,
-                       params: Any = None, json: Any = None, headers: Any = None, auth: Any = None) -> Any:
+    async def api_call(
+        self,
+        api_method: str,
+        *,
+        http_verb: str = "POST",
+        files: Any = None,
+        data: Any = None,
+        params: Any = None,
+        json: Any = None,
+        headers: Any = None,
+        auth: Any = None,
+    ) -> Any:
         args = {**(params or {}), **(data or {}), **(json or {})}
         self.calls.append((api_method, args))
         if api_method == "chat.postMessage":
@@ -52,10 +74,26 @@ class FakeStore:
         self.events.add(event_id)
         return first
 
-    async def remember(self, channel_id: str, message_id: str, *, principal: str, thread: str,
-                       answer_id: str | None, quote_id: str | None = None) -> None:
-        self.rows[(channel_id, message_id)] = PostedMessage("slack", channel_id, message_id, answer_id, principal,
-                                                            thread, quote_id, "pending" if quote_id else None)
+    async def remember(
+        self,
+        channel_id: str,
+        message_id: str,
+        *,
+        principal: str,
+        thread: str,
+        answer_id: str | None,
+        quote_id: str | None = None,
+    ) -> None:
+        self.rows[(channel_id, message_id)] = PostedMessage(
+            "slack",
+            channel_id,
+            message_id,
+            answer_id,
+            principal,
+            thread,
+            quote_id,
+            "pending" if quote_id else None,
+        )
 
     async def lookup(self, channel_id: str, message_id: str) -> PostedMessage | None:
         return self.rows.get((channel_id, message_id))
@@ -82,29 +120,46 @@ class FakeService:
         for word in ("Books ", "may ", "be ", "returned."):
             yield {"type": "token", "text": word}
         yield {"type": "step", "name": "answer"}
-        cites = [{"source": "returns.md", "section": "Returns", "page": 1, "snippet": "Books may", "chunk_id": "c"}]
+        cites = [
+            {"source": "returns.md", "section": "Returns", "page": 1, "snippet": "Books may", "chunk_id": "c"}
+        ]
         yield {"type": "citations", "citations": cites}
         quote = self.quote if message != "yes" else None
         if quote:
             yield {"type": "confirm", "quote": quote}
         order = {"id": "ord_1", "status": "placed"} if message == "yes" else None
-        yield {"type": "final", "reply": {"answer": "Books may be returned.", "citations": cites,
-                                          "steps": ["retrieve", "answer"], "answer_id": "ans_1", "order": order,
-                                          "quote": quote, "cache_hit": False}}
+        yield {
+            "type": "final",
+            "reply": {
+                "answer": "Books may be returned.",
+                "citations": cites,
+                "steps": ["retrieve", "answer"],
+                "answer_id": "ans_1",
+                "order": order,
+                "quote": quote,
+                "cache_hit": False,
+            },
+        }
 
     async def pending_quote(self, principal: Any, thread: str, *, channel: str) -> dict | None:
         return self.quote
 
-    async def feedback(self, answer_id: str, principal: Any, score: int, *, channel: str,
-                       comment: str | None = None) -> dict:
+    async def feedback(
+        self, answer_id: str, principal: Any, score: int, *, channel: str, comment: str | None = None
+    ) -> dict:
         self.feedbacks.append((answer_id, principal.key, score))
         return {}
 
 
 def make(service: FakeService, interval: float = 0.0) -> tuple[SlackBot, RecordingClient, FakeStore]:
     client = RecordingClient()
-    settings = SlackSettings(signing_secret="s", bot_token="xoxb-test", update_interval=interval,  # type: ignore[call-arg]
-                             groups={"U1": ["staff"]}, _env_file=None)
+    settings = SlackSettings(
+        signing_secret="s",
+        bot_token="xoxb-test",
+        update_interval=interval,  # type: ignore[call-arg]
+        groups={"U1": ["staff"]},
+        _env_file=None,
+    )
     bot = SlackBot(settings, service, db=None, client=client)
     store = FakeStore()
     bot.store = store  # type: ignore[assignment]
@@ -112,8 +167,11 @@ def make(service: FakeService, interval: float = 0.0) -> tuple[SlackBot, Recordi
 
 
 def mention_body(text: str = "<@UBOT> What is the return policy?", channel: str = "C1") -> dict[str, Any]:
-    return {"type": "event_callback", "event_id": "Ev1", "event": {
-        "type": "app_mention", "user": "U1", "text": text, "ts": "50.1", "channel": channel}}
+    return {
+        "type": "event_callback",
+        "event_id": "Ev1",
+        "event": {"type": "app_mention", "user": "U1", "text": text, "ts": "50.1", "channel": channel},
+    }
 
 
 async def test_mention_posts_placeholder_in_thread_then_updates_progressively() -> None:
@@ -128,8 +186,10 @@ async def test_mention_posts_placeholder_in_thread_then_updates_progressively() 
     assert any(u["text"].endswith("▌") for u in updates[:-1])
     final = updates[-1]
     assert final["ts"] == "100.1" and final["text"].startswith("Books may be returned.")
-    assert any(b["type"] == "context" and "returns.md · Returns · p. 1" in b["elements"][0]["text"]
-               for b in final["blocks"])
+    assert any(
+        b["type"] == "context" and "returns.md · Returns · p. 1" in b["elements"][0]["text"]
+        for b in final["blocks"]
+    )
     assert service.turns[0][:3] == ("employee:U1", "C1:50.1", "What is the return policy?")
     assert store.rows[("C1", "100.1")].answer_id == "ans_1"
 
@@ -145,8 +205,16 @@ async def test_public_channel_caps_groups_dm_keeps_them() -> None:
     bot, client, _ = make(service)
     await bot.on_mention(body=mention_body(), client=client, context={})
     assert service.turns[-1][3] == ("internal", "public")  # a public channel: no group documents
-    dm = {"event": {"type": "message", "channel_type": "im", "user": "U1", "text": "hi there", "ts": "60.1",
-                    "channel": "D1"}}
+    dm = {
+        "event": {
+            "type": "message",
+            "channel_type": "im",
+            "user": "U1",
+            "text": "hi there",
+            "ts": "60.1",
+            "channel": "D1",
+        }
+    }
     await bot.on_message(body=dm, client=client, context={})
     assert service.turns[-1][3] == ("group:staff", "internal", "public")
 
@@ -156,8 +224,21 @@ async def test_empty_mention_gets_help_and_bots_are_ignored() -> None:
     bot, client, _ = make(service)
     await bot.on_mention(body=mention_body("<@UBOT>"), client=client, context={})
     assert "Ask me" in client.of("chat.postMessage")[0]["text"] and not service.turns
-    await bot.on_message(body={"event": {"type": "message", "channel_type": "im", "bot_id": "B1", "user": "UBOT",
-                                         "text": "x", "ts": "1.1", "channel": "D1"}}, client=client, context={})
+    await bot.on_message(
+        body={
+            "event": {
+                "type": "message",
+                "channel_type": "im",
+                "bot_id": "B1",
+                "user": "UBOT",
+                "text": "x",
+                "ts": "1.1",
+                "channel": "D1",
+            }
+        },
+        client=client,
+        context={},
+    )
     assert not service.turns
 
 
@@ -174,9 +255,12 @@ async def test_confirm_button_sends_yes_for_the_asker_only_once() -> None:
         acked.append(True)
 
     def click(user: str) -> dict[str, Any]:
-        return {"user": {"id": user}, "channel": {"id": "C1"},
-                "message": {"ts": "100.1", "thread_ts": "50.1", "text": final["text"], "blocks": final["blocks"]},
-                "actions": [{"action_id": ui.CONFIRM_ACTION, "value": "q_1"}]}
+        return {
+            "user": {"id": user},
+            "channel": {"id": "C1"},
+            "message": {"ts": "100.1", "thread_ts": "50.1", "text": final["text"], "blocks": final["blocks"]},
+            "actions": [{"action_id": ui.CONFIRM_ACTION, "value": "q_1"}],
+        }
 
     await bot.on_decision(ack=ack, body=click("U2"), client=client, context={})
     assert "Only <@U1>" in client.of("chat.postEphemeral")[-1]["text"]
@@ -195,8 +279,12 @@ async def test_reactions_become_feedback(reaction: str, score: int) -> None:
     service = FakeService()
     bot, client, _ = make(service)
     await bot.on_mention(body=mention_body(), client=client, context={})
-    event = {"type": "reaction_added", "user": "U1", "reaction": reaction,
-             "item": {"type": "message", "channel": "C1", "ts": "100.1"}}
+    event = {
+        "type": "reaction_added",
+        "user": "U1",
+        "reaction": reaction,
+        "item": {"type": "message", "channel": "C1", "ts": "100.1"},
+    }
     await bot.on_reaction(body={"event": event}, client=client)
     await bot.on_reaction(body={"event": {**event, "user": "U2"}}, client=client)
     await bot.on_reaction(body={"event": {**event, "reaction": "tada"}}, client=client)
@@ -205,11 +293,28 @@ async def test_reactions_become_feedback(reaction: str, score: int) -> None:
 
 async def test_agent_error_event_is_told_in_words() -> None:
     class Failing(FakeService):
-        async def stream(self, principal: Any, thread: str, message: str, *, channel: str) -> AsyncIterator[dict]:
+        async def stream(
+            self, principal: Any, thread: str, message: str, *, channel: str
+        ) -> AsyncIterator[dict]:
             yield {"type": "error", "message": "index unavailable"}
-            yield {"type": "final", "reply": {"answer": "Sorry, something went wrong while answering.",
-                                              "citations": [], "answer_id": None}}
+            yield {
+                "type": "final",
+                "reply": {
+                    "answer": "Sorry, something went wrong while answering.",
+                    "citations": [],
+                    "answer_id": None,
+                },
+            }
 
     bot, client, _ = make(Failing())
     await bot.on_mention(body=mention_body(), client=client, context={})
     assert client.of("chat.update")[-1]["text"] == "Sorry, something went wrong: index unavailable"
+
+
+async def test_socket_mode_handler_wraps_the_same_app() -> None:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    bot, client, _ = make(FakeService())
+    handler = AsyncSocketModeHandler(bot.app, "xapp-1-test")  # constructing does not connect
+    assert handler.app is bot.app and handler.client.web_client is client
+    await handler.client.close()

@@ -35,14 +35,29 @@ class FakeService:
 
     def _reply(self, message: str) -> dict[str, Any]:
         return {
-            "answer": f"echo: {message}", "citations": [{"source": "policy/ch-1.html", "section": "1.1 Scope",
-                                                         "page": None, "snippet": "Scope text", "chunk_id": "c1"}],
-            "steps": ["retrieve", "answer"], "cache_hit": False, "order": None, "latency_ms": 12.5,
-            "answer_id": "ans_1", "thread": "ignored", "quote": None, "notices": [],
+            "answer": f"echo: {message}",
+            "citations": [
+                {
+                    "source": "policy/ch-1.html",
+                    "section": "1.1 Scope",
+                    "page": None,
+                    "snippet": "Scope text",
+                    "chunk_id": "c1",
+                }
+            ],
+            "steps": ["retrieve", "answer"],
+            "cache_hit": False,
+            "order": None,
+            "latency_ms": 12.5,
+            "answer_id": "ans_1",
+            "thread": "ignored",
+            "quote": None,
+            "notices": [],
         }
 
-    async def stream(self, principal: Principal, thread: str, message: str, *, channel: str
-                     ) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, principal: Principal, thread: str, message: str, *, channel: str
+    ) -> AsyncIterator[dict[str, Any]]:
         self.calls.append((str(principal), thread, message, channel))
         if self.fail_with:
             raise self.fail_with
@@ -56,9 +71,22 @@ class FakeService:
         reply = self._reply(message)
         yield {"type": "citations", "citations": reply["citations"]}
         if message == "buy it":
-            quote = {"quote_id": "q_1", "token": "SECRET-QUOTE-TOKEN", "items": [
-                {"isbn": "9780451169525", "title": "Misery", "quantity": 1, "unit_price_cents": 799,
-                 "line_total_cents": 799}], "total_cents": 799, "currency": "USD", "demo_price": True}
+            quote = {
+                "quote_id": "q_1",
+                "token": "SECRET-QUOTE-TOKEN",
+                "items": [
+                    {
+                        "isbn": "9780451169525",
+                        "title": "Misery",
+                        "quantity": 1,
+                        "unit_price_cents": 799,
+                        "line_total_cents": 799,
+                    }
+                ],
+                "total_cents": 799,
+                "currency": "USD",
+                "demo_price": True,
+            }
             reply["quote"] = quote
             yield {"type": "confirm", "quote": quote}
         yield {"type": "final", "reply": reply}
@@ -70,8 +98,9 @@ class FakeService:
                 reply = e["reply"]
         return reply
 
-    async def feedback(self, answer_id: str, principal: Principal, score: int, *, channel: str,
-                       comment: str | None = None) -> dict[str, Any]:
+    async def feedback(
+        self, answer_id: str, principal: Principal, score: int, *, channel: str, comment: str | None = None
+    ) -> dict[str, Any]:
         if answer_id == "missing":
             raise NotFound(f"No answer {answer_id!r}.")
         self.feedbacks.append((answer_id, str(principal), score, comment))
@@ -80,8 +109,13 @@ class FakeService:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", demo_data=False, cors_origins=[ALLOWED],  # type: ignore[call-arg]
-                    session_secret="unit-secret", _env_file=None)
+    return Settings(
+        home=tmp_path / "home",
+        demo_data=False,
+        cors_origins=[ALLOWED],  # type: ignore[call-arg]
+        session_secret="unit-secret",
+        _env_file=None,
+    )
 
 
 @pytest.fixture
@@ -116,16 +150,24 @@ def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def test_query_returns_answer_citations_and_meta(client: TestClient, settings: Settings,
-                                                  service: FakeService) -> None:
+def test_query_returns_answer_citations_and_meta(
+    client: TestClient, settings: Settings, service: FakeService
+) -> None:
     before = metrics.value("libromind_chat_requests_total", channel="web", endpoint="query", outcome="ok")
-    r = client.post("/v1/query", json={"message": "what is policy?", "thread": "t-1"}, headers=_auth(settings))
+    r = client.post(
+        "/v1/query", json={"message": "what is policy?", "thread": "t-1"}, headers=_auth(settings)
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["answer"] == "echo: what is policy?"
     assert body["citations"][0]["section"] == "1.1 Scope"
-    assert body["meta"] == {"thread": "t-1", "cache_hit": False, "latency_ms": 12.5, "steps": ["retrieve", "answer"],
-                            "answer_id": "ans_1"}
+    assert body["meta"] == {
+        "thread": "t-1",
+        "cache_hit": False,
+        "latency_ms": 12.5,
+        "steps": ["retrieve", "answer"],
+        "answer_id": "ans_1",
+    }
     assert body["order"] is None and body["confirm"] is None
     # the principal comes from the signed token; the service namespaces the thread by it
     assert service.calls == [("customer:alice", "t-1", "what is policy?", "web")]
@@ -141,16 +183,24 @@ def test_query_without_token_is_anonymous_and_gets_a_thread(client: TestClient, 
 
 
 def test_bad_token_is_rejected_in_words_and_counted(client: TestClient) -> None:
-    before = metrics.value("libromind_chat_requests_total", channel="web", endpoint="query", outcome="rejected")
-    r = client.post("/v1/query", json={"message": "hi"}, headers={"Authorization": "Bearer forged.token.value"})
+    before = metrics.value(
+        "libromind_chat_requests_total", channel="web", endpoint="query", outcome="rejected"
+    )
+    r = client.post(
+        "/v1/query", json={"message": "hi"}, headers={"Authorization": "Bearer forged.token.value"}
+    )
     assert r.status_code == 401
     assert r.json() == {"error": "bad_session", "message": "Invalid session token."}
-    after = metrics.value("libromind_chat_requests_total", channel="web", endpoint="query", outcome="rejected")
+    after = metrics.value(
+        "libromind_chat_requests_total", channel="web", endpoint="query", outcome="rejected"
+    )
     assert after == before + 1
 
 
-@pytest.mark.parametrize("payload", [{"message": "   "}, {"message": ""}, {}, {"message": "hi", "thread": "a/b"},
-                                     {"message": "x" * 4001}])
+@pytest.mark.parametrize(
+    "payload",
+    [{"message": "   "}, {"message": ""}, {}, {"message": "hi", "thread": "a/b"}, {"message": "x" * 4001}],
+)
 def test_invalid_input_is_explained(client: TestClient, payload: dict[str, Any]) -> None:
     r = client.post("/v1/query", json=payload)
     assert r.status_code == 422
@@ -159,16 +209,21 @@ def test_invalid_input_is_explained(client: TestClient, payload: dict[str, Any])
     assert body["message"].startswith("Your request was not understood")
 
 
-def test_query_failure_is_told_logged_and_counted(client: TestClient, service: FakeService,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_query_failure_is_told_logged_and_counted(
+    client: TestClient, service: FakeService, caplog: pytest.LogCaptureFixture
+) -> None:
     service.fail_with = RuntimeError("database exploded: password=hunter2")
-    before = metrics.value("libromind_chat_failures_total", channel="web", endpoint="query", kind="RuntimeError")
+    before = metrics.value(
+        "libromind_chat_failures_total", channel="web", endpoint="query", kind="RuntimeError"
+    )
     r = client.post("/v1/query", json={"message": "hi"})
     assert r.status_code == 500
     assert r.json()["error"] == "internal"
     assert "Sorry" in r.json()["message"] and "hunter2" not in r.text
-    assert metrics.value("libromind_chat_failures_total", channel="web", endpoint="query",
-                         kind="RuntimeError") == before + 1
+    assert (
+        metrics.value("libromind_chat_failures_total", channel="web", endpoint="query", kind="RuntimeError")
+        == before + 1
+    )
     assert any("web query failed" in rec.getMessage() for rec in caplog.records)
 
 
@@ -176,7 +231,10 @@ def test_tool_error_keeps_its_status_and_words(client: TestClient, service: Fake
     service.fail_with = Unavailable("The search index is rebuilding; try again in a minute.")
     r = client.post("/v1/query", json={"message": "hi"})
     assert r.status_code == 503
-    assert r.json() == {"error": "unavailable", "message": "The search index is rebuilding; try again in a minute."}
+    assert r.json() == {
+        "error": "unavailable",
+        "message": "The search index is rebuilding; try again in a minute.",
+    }
 
 
 def test_query_confirm_hides_the_quote_token(client: TestClient) -> None:
@@ -187,8 +245,12 @@ def test_query_confirm_hides_the_quote_token(client: TestClient) -> None:
     assert "SECRET-QUOTE-TOKEN" not in r.text
 
 
-def test_chat_streams_server_sent_events(client: TestClient, settings: Settings, service: FakeService) -> None:
-    r = client.post("/v1/chat", json={"message": "buy it", "thread": "t-2"}, headers=_auth(settings, "customer:bob"))
+def test_chat_streams_server_sent_events(
+    client: TestClient, settings: Settings, service: FakeService
+) -> None:
+    r = client.post(
+        "/v1/chat", json={"message": "buy it", "thread": "t-2"}, headers=_auth(settings, "customer:bob")
+    )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/event-stream")
     events = _events(r.text)
@@ -213,8 +275,10 @@ def test_chat_failure_midway_becomes_an_error_event(client: TestClient, service:
     assert [n for n, _ in events] == ["thread", "step", "token", "error"]
     assert events[-1][1]["error"] == "internal"
     assert events[-1][1]["message"].startswith("Sorry")
-    assert metrics.value("libromind_chat_requests_total", channel="web", endpoint="chat",
-                         outcome="error") == before + 1
+    assert (
+        metrics.value("libromind_chat_requests_total", channel="web", endpoint="chat", outcome="error")
+        == before + 1
+    )
 
 
 def test_agent_error_event_is_phrased_without_internals(client: TestClient, service: FakeService) -> None:
@@ -227,10 +291,15 @@ def test_agent_error_event_is_phrased_without_internals(client: TestClient, serv
     assert events[-1][0] == "final"
 
 
-def test_feedback_recorded_with_principal(client: TestClient, settings: Settings, service: FakeService) -> None:
+def test_feedback_recorded_with_principal(
+    client: TestClient, settings: Settings, service: FakeService
+) -> None:
     before = metrics.value("libromind_feedback_total", channel="web", score="up")
-    r = client.post("/v1/feedback", json={"answer_id": "ans_1", "score": 1, "comment": "great"},
-                    headers=_auth(settings, "customer:carol"))
+    r = client.post(
+        "/v1/feedback",
+        json={"answer_id": "ans_1", "score": 1, "comment": "great"},
+        headers=_auth(settings, "customer:carol"),
+    )
     assert r.status_code == 200
     assert r.json() == {"ok": True, "answer_id": "ans_1", "score": 1}
     assert service.feedbacks == [("ans_1", "customer:carol", 1, "great")]
@@ -257,8 +326,16 @@ def test_metrics_exposed_in_prometheus_text_format(client: TestClient) -> None:
 def test_openapi_documents_the_response_models(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     schemas = spec["components"]["schemas"]
-    for name in ("QueryRequest", "QueryResponse", "Citation", "Quote", "Meta", "FeedbackRequest", "FeedbackResponse",
-                 "ErrorResponse"):
+    for name in (
+        "QueryRequest",
+        "QueryResponse",
+        "Citation",
+        "Quote",
+        "Meta",
+        "FeedbackRequest",
+        "FeedbackResponse",
+        "ErrorResponse",
+    ):
         assert name in schemas, name
     ok = spec["paths"]["/v1/query"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok["$ref"].endswith("/QueryResponse")
@@ -267,7 +344,10 @@ def test_openapi_documents_the_response_models(client: TestClient) -> None:
 
 
 def test_cors_allowlist(client: TestClient) -> None:
-    pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+    pre = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
     ok = client.options("/v1/chat", headers={"Origin": ALLOWED, **pre})
     assert ok.status_code == 200
     assert ok.headers["access-control-allow-origin"] == ALLOWED

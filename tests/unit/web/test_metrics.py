@@ -14,8 +14,10 @@ def test_counters_increment_and_render() -> None:
     before = metrics.value("libromind_chat_failures_total", channel="slack", endpoint="event", kind="timeout")
     metrics.record_failure("slack", "event", "timeout")
     metrics.record_failure("slack", "event", "timeout")
-    assert metrics.value("libromind_chat_failures_total", channel="slack", endpoint="event",
-                         kind="timeout") == before + 2
+    assert (
+        metrics.value("libromind_chat_failures_total", channel="slack", endpoint="event", kind="timeout")
+        == before + 2
+    )
     text = metrics.render().decode()
     assert 'libromind_chat_failures_total{channel="slack",endpoint="event",kind="timeout"}' in text
     assert "# HELP libromind_chat_requests_total" in text
@@ -34,7 +36,10 @@ def test_builtin_fallback_renders_the_same_format(monkeypatch: pytest.MonkeyPatc
         assert 'libromind_chat_requests_total{channel="web",endpoint="query",outcome="ok"} 1.0' in text
         assert 'libromind_feedback_total{channel="web",score="down"} 1.0' in text
         assert 'kind="we\\"ird"' in text
-        assert fallback.value("libromind_chat_requests_total", channel="web", endpoint="query", outcome="ok") == 1
+        assert (
+            fallback.value("libromind_chat_requests_total", channel="web", endpoint="query", outcome="ok")
+            == 1
+        )
     finally:
         monkeypatch.undo()
         importlib.reload(metrics)
