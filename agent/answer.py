@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 # Chosen on evals/datasets/scenarios.jsonl (answerable vs unanswerable docs questions); see the report.
-RELEVANCE_MIN = 0.42
+RELEVANCE_MIN = 0.65
 SUPPORT_MIN = 0.55
 _SENT_SPLIT = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9(\"'`])|\n\s*[-*•]\s+|\n{2,}")
 _REF_RE = re.compile(r"\[(\d{1,2})\]")
@@ -43,9 +43,18 @@ class Composed:
 
 
 def split_sentences(text: str) -> list[str]:
+    parts = [" ".join(p.split()).strip(" -*•") for p in _SENT_SPLIT.split(text)]
+    merged: list[str] = []
+    for p in parts:
+        if not p:
+            continue
+        # a sentence cut by a code block or list ("... stripped by calling") continues in the next part
+        if merged and not re.search(r"[.!?:;)\]\"'”]$", merged[-1]) and len(merged[-1]) < 300:
+            merged[-1] = f"{merged[-1]} {p}"
+        else:
+            merged.append(p)
     out: list[str] = []
-    for part in _SENT_SPLIT.split(text):
-        s = " ".join(part.split()).strip(" -*•")
+    for s in merged:
         if len(s) < 25 or len(re.findall(r"[A-Za-z]", s)) < 15:
             continue
         if len(s) > 360:

@@ -192,7 +192,8 @@ async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         composed = await policy.compose(route["query"], route.get("focus") or route["query"],
                                         (state.get("hits") or [])[: ctx.k],
                                         writer=lambda e: _emit(runtime, e))
-        update.update(answer=composed.answer, citations=composed.citations, flagged=composed.flagged)
+        update.update(answer=composed.answer, citations=composed.citations, flagged=composed.flagged,
+                      relevance=round(float(composed.relevance), 4))
         notice = getattr(composed, "notice", None)
         if notice:
             update["notices"] = [*(state.get("notices") or []), notice]

@@ -32,6 +32,7 @@ class AgentState(TypedDict, total=False):
     quote: dict[str, Any] | None  # a quote awaiting confirmation (survives to the next turn)
     notices: list[str]
     flagged: list[str]  # answer sentences dropped by the grounding check
+    relevance: float  # best question/sentence match of the passages (the "I don't know" threshold)
     cache: dict[str, Any]  # {"cacheable", "hit", "entry_id"}
     policy: str
     model: str | None
@@ -49,5 +50,6 @@ TURN_RESET: dict[str, Any] = {
     "order": None,
     "notices": [],
     "flagged": [],
+    "relevance": 0.0,
     "cache": {},
 }

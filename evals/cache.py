@@ -240,6 +240,11 @@ def register_eval(app: Any) -> None:
                 "--backend redis needs --redis-url or LIBROMIND_REDIS_URL (a Redis with the query engine)"
             )
         out = run(_evaluate(settings, pairs, tune, threshold, open_deps, quiet=as_json))
+        if out["errors"]:
+            raise fail(
+                f"{out['errors']} semantic-cache backend errors during the run (is the {backend} backend "
+                "reachable?): the numbers would be meaningless"
+            )
         if as_json:
             print(json.dumps(out, default=str))
             return

@@ -96,7 +96,7 @@ async def rm3_terms(
             idf = 1.0
             if df is not None and stem in vocab and n_docs:
                 idf = math.log(1 + (n_docs - df[vocab[stem]] + 0.5) / (df[vocab[stem]] + 0.5))
-            weights[stem] += w_doc * (c / len(stems)) * idf
+            weights[stem] += w_doc * (c / len(stems)) * idf  # type: ignore[assignment]
     out = []
     for stem, _w in weights.most_common(terms):
         out.append(surface[stem].most_common(1)[0][0] if stem in surface else stem)

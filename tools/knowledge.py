@@ -231,10 +231,9 @@ def walk_paths(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
                 if f.resolve() not in seen:
                     seen.add(f.resolve())
                     out.append((f, rel.as_posix()))
-        elif p.is_file():
-            if p.resolve() not in seen:
-                seen.add(p.resolve())
-                out.append((p, p.name))
+        elif p.is_file() and p.resolve() not in seen:
+            seen.add(p.resolve())
+            out.append((p, p.name))
     return out
 
 

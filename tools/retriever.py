@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -67,10 +68,8 @@ class _Runner:
     def close(self) -> None:
         if self._deps is not None:
             fut = asyncio.run_coroutine_threadsafe(self._deps.close(), self.loop)
-            try:
+            with contextlib.suppress(Exception):  # best effort at shutdown
                 fut.result(timeout=10)
-            except Exception:  # noqa: BLE001 - best effort at shutdown
-                pass
             self._deps = None
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)

@@ -90,8 +90,10 @@ async def finish_job(
     db: Database, job_id: str, *, result: dict[str, Any] | None = None, error: str | None = None
 ) -> None:
     await db.execute(
-        "UPDATE jobs SET status = %s, result = %s::jsonb, error = %s, finished_at = now(), updated_at = now(), "
-        "progress = CASE WHEN %s::text IS NULL THEN coalesce(total, progress) ELSE progress END WHERE id = %s",
+        "UPDATE jobs SET status = %s, result = %s::jsonb, error = %s, finished_at = now(), "
+        "updated_at = now(), "
+        "progress = CASE WHEN %s::text IS NULL THEN coalesce(total, progress) ELSE progress END "
+        "WHERE id = %s",
         "failed" if error else "done",
         json.dumps(result) if result is not None else None,
         error,
@@ -140,7 +142,7 @@ class BatchRecord:
 def _job_functions() -> dict[str, JobFn]:
     from workers.jobs import JOBS
 
-    return JOBS
+    return JOBS  # type: ignore[return-value]
 
 
 class InlineQueue:

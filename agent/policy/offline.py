@@ -100,10 +100,11 @@ class OfflinePolicy:
         followup = rules.is_followup(text, memo)
         r["followup"] = followup
         intent = self.rule_intent(text)
+        r["ruled"] = intent is not None
         conf = 1.0
         if intent is None:
             if _SMALLTALK_RE.match(text):
-                intent = "smalltalk"
+                intent, r["ruled"] = "smalltalk", True
             else:
                 intent, conf, margin = self.classify(text)
                 if intent in ("order", "status") and not _COMMERCE_RE.search(text):
@@ -136,10 +137,9 @@ class OfflinePolicy:
         text = r["query"]
         if r["followup"]:
             last = memo.get("last_intent")
-            if intent in ("clarify", "smalltalk", "offtopic", "docs", "catalog") and last in ("docs", "catalog"):
-                if intent not in ("docs", "catalog") or rules.ordinal_index(text) is not None or \
-                        re.match(r"^\s*(and|what about|how about|also)\b", text, re.I):
-                    intent = last
+            if not r.get("ruled") and intent != "refuse" and last in ("docs", "catalog") and not \
+                    (intent == "catalog" and r["isbns"] and rules.ordinal_index(text) is None):
+                intent = last
             if intent == "docs":
                 r["query"] = rules.rewrite_followup(text, memo)
                 r["focus"] = rules.followup_body(text) or r["query"]
@@ -171,7 +171,7 @@ class OfflinePolicy:
             intent, r["reason"] = "refuse", "offtopic"
         if intent == "docs":
             n = len(rules.content_words(r["query"]))
-            r["expand"] = n <= 3 or bool(re.search(r"\b(this|that|it|stuff|things?)\b", r["focus"], re.I))
+            r["expand"] = n <= 2 or bool(re.search(r"\b(this|that|it|stuff|things?)\b", r["focus"], re.I))
         r["intent"] = intent
         return r
 

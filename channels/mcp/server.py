@@ -18,6 +18,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as McpToolError
+from pydantic import AnyHttpUrl
 
 from agent.service import ChatService
 from channels.mcp.auth import McpSettings, StaticTokenVerifier, principal_from_token
@@ -95,7 +96,9 @@ def build_server(settings: Settings, *, transport: Literal["stdio", "http"], mcp
         base = f"http://{ms.host}:{ms.port}"
         kwargs = {
             "token_verifier": StaticTokenVerifier(ms),
-            "auth": AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp", required_scopes=None),
+            "auth": AuthSettings(
+                issuer_url=AnyHttpUrl(base), resource_server_url=AnyHttpUrl(f"{base}/mcp"), required_scopes=None
+            ),
         }
     server: MCPServer[Any] = MCPServer(
         name="libromind", title="libromind bookstore", instructions=INSTRUCTIONS, version="0.1.0",

@@ -79,8 +79,9 @@ async def _real_chunks(corpus: Path) -> list[dict[str, Any]]:
     async with open_deps() as deps:
         await ingest_paths([corpus])
         rows = await deps.db.fetch(
-            "SELECT c.source, c.title, c.section, c.section_path, c.page, c.token_count, c.text, c.text_hash, "
-            "c.embedding FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.acl = 'public' ORDER BY c.id"
+            "SELECT c.source, c.title, c.section, c.section_path, c.page, c.token_count, c.text, "
+            "c.text_hash, c.embedding FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            "WHERE c.acl = 'public' ORDER BY c.id"
         )
     for r in rows:
         r["embedding"] = as_array(r["embedding"])
@@ -126,7 +127,7 @@ async def _populate(settings: Settings, real: list[dict[str, Any]], n_chunks: in
                 a, b = rng.integers(0, len(real), size=2)
                 sa, sb = _SENT.split(real[a]["text"]), _SENT.split(real[b]["text"])
                 text = " ".join(sa[: max(1, len(sa) * 2 // 3)] + sb[: max(1, len(sb) // 3)])
-                v = vecs[a] + 0.3 * vecs[b] + rng.normal(0, 0.02, size=vecs.shape[1]).astype(np.float32)
+                v = vecs[a] + 0.3 * vecs[b] + rng.normal(0, 0.02, size=vecs.shape[1]).astype(np.float32)  # type: ignore[attr-defined]
                 v = (v / np.linalg.norm(v)).astype(np.float32)
                 source = f"synthetic/doc-{i // 100:05d}.txt"
                 acl = "internal" if i % 10 == 9 else "public"
@@ -153,7 +154,8 @@ async def _populate(settings: Settings, real: list[dict[str, Any]], n_chunks: in
                     for source, did in docs.items():
                         await cp.write_row([did, source, "indexed"])
                 async with conn.cursor().copy(
-                    "COPY chunks (doc_id, ord, source, title, acl, section, section_path, page, token_count, text, "
+                    "COPY chunks (doc_id, ord, source, title, acl, section, section_path, page, token_count, "
+                    "text, "
                     "text_hash, embedding) FROM STDIN WITH (FORMAT BINARY)"
                 ) as cp:
                     cp.set_types(
@@ -172,10 +174,11 @@ async def _populate(settings: Settings, real: list[dict[str, Any]], n_chunks: in
                             "vector",
                         ]
                     )
-                    for i, r in enumerate(rows):
-                        await cp.write_row([r[0], i, *r[1:]])
+                    for i, r in enumerate(rows):  # type: ignore[assignment]
+                        await cp.write_row([r[0], i, *r[1:]])  # type: ignore[index]
                 await conn.execute(
-                    "UPDATE meta SET value = to_jsonb((value #>> '{}')::bigint + 1) WHERE key = 'corpus_version'"
+                    "UPDATE meta SET value = to_jsonb((value #>> '{}')::bigint + 1) "
+                    "WHERE key = 'corpus_version'"
                 )
             await conn.execute("SET maintenance_work_mem = '1GB'")
             await conn.execute(
@@ -222,9 +225,8 @@ async def run_search_bench(
             setup["populate_s"] = round(await _populate(settings, real, n_chunks), 1)
             deps = await Deps.build(settings)
             use(deps)
-        questions = [
-            json.loads(line)["question"] for line in queries_file.read_text().splitlines() if line.strip()
-        ]
+        lines = (await asyncio.to_thread(queries_file.read_text)).splitlines()
+        questions = [json.loads(line)["question"] for line in lines if line.strip()]
         questions = (questions * (n_queries // max(1, len(questions)) + 1))[:n_queries]
         principal = Principal.parse("customer:bench")
         index = get_index(deps)

@@ -71,7 +71,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         console.print(t)
     console.print(
         f"[bold]{summary['files']} files[/]: {summary['indexed']} indexed, {summary['unchanged']} unchanged, "
-        f"{summary['duplicate']} duplicate, {summary['acl_changed']} ACL changed, {summary['failed']} failed; "
+        f"{summary['duplicate']} duplicate, {summary['acl_changed']} ACL changed, "
+        f"{summary['failed']} failed; "
         f"{summary['chunks']} chunks, {summary['pages']} PDF pages in {summary['seconds']:.1f} s "
         f"(corpus version {summary['corpus_version']})",
         highlight=False,

@@ -8,7 +8,7 @@ import socket
 import time
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from libromind.commands._common import console, fail, open_deps, run
 from memory.home import HomeError, HomeInUse, InstanceLock, ensure_home
@@ -53,7 +53,7 @@ async def prepare(settings: Settings) -> dict[str, object]:
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console, transient=False,
         ) as progress:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def report(event: dict[str, object]) -> None:
                 stage = str(event.get("stage", "setup")).replace("_", " ")

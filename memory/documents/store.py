@@ -108,7 +108,8 @@ async def _bump(
 ) -> int:
     cur = await conn.execute(
         "INSERT INTO meta (key, value) VALUES ('corpus_version', '1'::jsonb) "
-        "ON CONFLICT (key) DO UPDATE SET value = to_jsonb((meta.value #>> '{}')::bigint + 1), updated_at = now() "
+        "ON CONFLICT (key) DO UPDATE SET value = to_jsonb((meta.value #>> '{}')::bigint + 1), "
+        "updated_at = now() "
         "RETURNING (value #>> '{}')::bigint AS v"
     )
     row = await cur.fetchone()
@@ -193,9 +194,9 @@ async def replace_chunks(
         doc = await cur.fetchone()
         if doc is None:
             raise LookupError(f"document {doc_id} does not exist")
-        source = doc["source"]  # type: ignore[index]
+        source = doc["source"]  # type: ignore[call-overload,index]
         cur = await conn.execute("DELETE FROM chunks WHERE doc_id = %s RETURNING id", (doc_id,))
-        deleted = sorted(int(r["id"]) for r in await cur.fetchall())  # type: ignore[index]
+        deleted = sorted(int(r["id"]) for r in await cur.fetchall())  # type: ignore[call-overload,index]
         if chunks:
             async with conn.cursor().copy(
                 "COPY chunks (doc_id, ord, source, title, acl, section, section_path, page, token_count, "
@@ -236,7 +237,7 @@ async def replace_chunks(
                         ]
                     )
         cur = await conn.execute("SELECT id FROM chunks WHERE doc_id = %s ORDER BY ord", (doc_id,))
-        added = [int(r["id"]) for r in await cur.fetchall()]  # type: ignore[index]
+        added = [int(r["id"]) for r in await cur.fetchall()]  # type: ignore[call-overload,index]
         await conn.execute(
             "UPDATE documents SET acl = %s, title = %s, author = %s, doc_date = %s, page_count = %s, "
             "mime = %s, size_bytes = coalesce(%s, size_bytes), content_hash = %s, pending_hash = NULL, "
@@ -264,7 +265,7 @@ async def update_acl(db: Database, doc_id: str, acl: str) -> ChangeResult:
     async with db.pool.connection() as conn, conn.transaction():
         await conn.execute("UPDATE documents SET acl = %s, updated_at = now() WHERE id = %s", (acl, doc_id))
         cur = await conn.execute("UPDATE chunks SET acl = %s WHERE doc_id = %s RETURNING id", (acl, doc_id))
-        ids = sorted(int(r["id"]) for r in await cur.fetchall())  # type: ignore[index]
+        ids = sorted(int(r["id"]) for r in await cur.fetchall())  # type: ignore[call-overload,index]
         version = await _bump(conn, doc_id, "replace", ids, ids)
     return ChangeResult(version, doc_id, ids, ids)
 
@@ -273,7 +274,7 @@ async def delete_document(db: Database, doc_id: str) -> ChangeResult | None:
     """Delete a document and its chunks (one transaction)."""
     async with db.pool.connection() as conn, conn.transaction():
         cur = await conn.execute("DELETE FROM chunks WHERE doc_id = %s RETURNING id", (doc_id,))
-        deleted = sorted(int(r["id"]) for r in await cur.fetchall())  # type: ignore[index]
+        deleted = sorted(int(r["id"]) for r in await cur.fetchall())  # type: ignore[call-overload,index]
         cur = await conn.execute("DELETE FROM documents WHERE id = %s RETURNING id", (doc_id,))
         if await cur.fetchone() is None:
             return None
@@ -345,7 +346,8 @@ async def store_embeddings(db: Database, items: dict[str, np.ndarray], model: st
             for h, v in items.items():
                 await cp.write_row([h, np.asarray(v, dtype=np.float32)])
         await conn.execute(
-            "INSERT INTO embedding_cache (text_hash, model, embedding) SELECT text_hash, %s, embedding FROM _emb "
+            "INSERT INTO embedding_cache (text_hash, model, embedding) "
+            "SELECT text_hash, %s, embedding FROM _emb "
             "ON CONFLICT DO NOTHING",
             (model,),
         )

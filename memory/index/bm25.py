@@ -147,13 +147,15 @@ class BM25Index:
             try:
                 cur = await conn.execute(
                     "SELECT (SELECT (value #>> '{}')::bigint FROM meta WHERE key = 'corpus_version') AS v, "
-                    "(SELECT count(*) FROM chunks) AS n, (SELECT coalesce(max(id), 0) FROM chunks) AS max_id, "
-                    "(SELECT system_identifier FROM pg_control_system())::text AS sysid, current_database() AS dbname"
+                    "(SELECT count(*) FROM chunks) AS n, "
+                    "(SELECT coalesce(max(id), 0) FROM chunks) AS max_id, "
+                    "(SELECT system_identifier FROM pg_control_system())::text AS sysid, "
+                    "current_database() AS dbname"
                 )
                 head = await cur.fetchone()
                 assert head is not None
-                version = int(head["v"] or 0)
-                fingerprint = f"{head['sysid']}/{head['dbname']}/{version}/{head['n']}/{head['max_id']}"
+                version = int(head["v"] or 0)  # type: ignore[call-overload]
+                fingerprint = f"{head['sysid']}/{head['dbname']}/{version}/{head['n']}/{head['max_id']}"  # type: ignore[call-overload]
                 loaded = await asyncio.to_thread(self._load, fingerprint, version)
                 if loaded is not None:
                     await conn.execute("COMMIT")
@@ -178,9 +180,9 @@ class BM25Index:
                                 out.append(list(stem.stemWords(words)) if stem is not None else words)
                             return out
 
-                        corpus.extend(await asyncio.to_thread(_tok, rows))
-                        ids.extend(int(r["id"]) for r in rows)
-                        acls.extend(r["acl"] for r in rows)
+                        corpus.extend(await asyncio.to_thread(_tok, rows))  # type: ignore[arg-type]
+                        ids.extend(int(r["id"]) for r in rows)  # type: ignore[call-overload]
+                        acls.extend(r["acl"] for r in rows)  # type: ignore[call-overload]
                 await conn.execute("COMMIT")
             except BaseException:
                 await conn.execute("ROLLBACK")

@@ -44,7 +44,8 @@ class PgVectorIndex:
         vec = np.asarray(vector, dtype=np.float32)
         async with self.db.pool.connection() as conn, conn.transaction():
             await conn.execute(
-                "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                "SELECT set_config('hnsw.ef_search', %s, true), "
+                "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
                 (str(max(self.ef_search, k)),),
             )
             cur = await conn.execute(
@@ -53,7 +54,7 @@ class PgVectorIndex:
                 (vec, list(scopes), vec, k),
             )
             rows = await cur.fetchall()
-        hits = [_hit(r) for r in rows]
+        hits = [_hit(r) for r in rows]  # type: ignore[arg-type]
         hits.sort(key=lambda h: -h.score)  # relaxed_order may return slightly out of order
         return hits
 

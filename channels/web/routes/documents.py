@@ -132,7 +132,7 @@ async def upload_document(
             415, "unsupported_media_type", "Send the file as multipart/form-data with a 'file' field."
         )
     form = _Form(limit)
-    parser = MultipartParser(boundary, form.callbacks())
+    parser = MultipartParser(boundary, form.callbacks())  # type: ignore[arg-type]
     read = 0
     try:
         async for piece in request.stream():

@@ -57,7 +57,7 @@ async def test_upload_indexes_in_background(client: httpx.AsyncClient, deps: Dep
     doc = (await client.get(f"/v1/documents/{body['document_id']}", headers=h)).json()
     assert doc["status"] == "indexed" and doc["source"] == "help/returns.md" and doc["acl"] == "internal"
     assert doc["chunk_count"] >= 1
-    assert (await deps.db.fetchrow("SELECT count(*) AS n FROM uploads"))["n"] == 0
+    assert (await deps.db.fetchrow("SELECT count(*) AS n FROM uploads"))["n"] == 0  # type: ignore[index]
     # idempotency key: the same request twice is one job
     h2 = {**h, "Idempotency-Key": "abc"}
     files = {"file": ("returns.md", DOC_A.encode(), "text/markdown")}
@@ -99,7 +99,7 @@ async def test_bad_upload_fails_with_reason(
     assert job["result"]["error_code"] == code
     doc = (await client.get(f"/v1/documents/{body['document_id']}", headers=h)).json()
     assert doc["status"] == "failed" and doc["error_code"] == code and doc["error"]
-    n = (await deps.db.fetchrow("SELECT count(*) AS n FROM chunks WHERE doc_id = %s", body["document_id"]))[
+    n = (await deps.db.fetchrow("SELECT count(*) AS n FROM chunks WHERE doc_id = %s", body["document_id"]))[  # type: ignore[index]
         "n"
     ]
     assert n == 0
@@ -133,7 +133,7 @@ async def test_200_mb_upload_is_refused_while_streaming(client: httpx.AsyncClien
     )
     assert r.status_code == 413 and r.json()["detail"]["error"] == "too_large"
     assert sent <= limit + 2 * MB < 200 * MB
-    assert (await deps.db.fetchrow("SELECT count(*) AS n FROM documents"))["n"] == 0
+    assert (await deps.db.fetchrow("SELECT count(*) AS n FROM documents"))["n"] == 0  # type: ignore[index]
 
 
 async def test_declared_oversize_is_refused_before_reading(client: httpx.AsyncClient, deps: Deps) -> None:

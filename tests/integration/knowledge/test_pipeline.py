@@ -76,7 +76,7 @@ async def test_ingest_walk_search_replace_and_skip(deps: Deps, tmp_path: Path) -
 async def test_embedding_cache_reuses_vectors(deps: Deps) -> None:
     data = DOC_B.encode()
     a = await ingest_document(deps.db, deps.embedder, deps.settings, data, "a.md", source="a.md")
-    n = (await deps.db.fetchrow("SELECT count(*) AS n FROM embedding_cache"))["n"]
+    n = (await deps.db.fetchrow("SELECT count(*) AS n FROM embedding_cache"))["n"]  # type: ignore[index]
     assert a.status == "indexed" and n >= a.chunks
     # same bytes under another source: a duplicate (dedup by content hash), nothing embedded
     dup = await ingest_document(deps.db, deps.embedder, deps.settings, data, "b.md", source="b.md")
@@ -86,7 +86,7 @@ async def test_embedding_cache_reuses_vectors(deps: Deps) -> None:
         deps.db, deps.embedder, deps.settings, data, "c.md", source="c.md", acl="internal"
     )
     assert other.status == "indexed"
-    assert (await deps.db.fetchrow("SELECT count(*) AS n FROM embedding_cache"))["n"] == n
+    assert (await deps.db.fetchrow("SELECT count(*) AS n FROM embedding_cache"))["n"] == n  # type: ignore[index]
     # ACL-only change on an unchanged file: no re-embedding, chunks keep ids
     ids = await chunk_ids(deps, "a.md")
     changed = await ingest_document(

@@ -13,7 +13,7 @@ from workers.queue import InlineQueue, make_queue
 
 
 def settings(tmp_path: Path, **kw: object) -> Settings:
-    return Settings(home=tmp_path, _env_file=None, **kw)  # type: ignore[call-arg]
+    return Settings(home=tmp_path, _env_file=None, **kw)  # type: ignore[arg-type,call-arg]
 
 
 def test_make_index_pgvector(tmp_path: Path) -> None:

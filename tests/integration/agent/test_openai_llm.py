@@ -1,0 +1,65 @@
+"""The openai policy against a real small GGUF model served by llama_cpp.server (OpenAI-compatible).
+
+Needs llama-cpp-python[server] and the pinned Qwen2.5-Coder 0.5B GGUF (scripts/llm/fetch_model.py, cached in
+$LIBROMIND_MODELS_DIR or ~/.local/share/libromind/models). Fails, never skips, when they are missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from agent.policy import reset_policies
+from agent.service import ChatService
+from libromind.bootstrap import INTERNAL_DOCS
+from tests.integration.llm_server import llama_server
+
+pytestmark = pytest.mark.llm
+REPO = Path(__file__).resolve().parents[3]
+MODEL = os.environ.get("LIBROMIND_TEST_LLM", "qwen2.5-coder-0.5b")
+
+
+def _model_file() -> Path:
+    spec = importlib.util.spec_from_file_location("libromind_fetch_model", REPO / "scripts" / "llm" / "fetch_model.py")
+    assert spec is not None and spec.loader is not None
+    fm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fm)
+    dest = Path(os.environ.get("LIBROMIND_MODELS_DIR") or Path.home() / ".local" / "share" / "libromind" / "models")
+    try:
+        return Path(fm.fetch_model(MODEL, dest))
+    except fm.FetchError as exc:
+        pytest.fail(f"could not fetch {MODEL}: {exc}", pytrace=False)
+
+
+async def test_openai_policy_with_a_real_model(deps) -> None:
+    from tools.knowledge import ingest_paths
+
+    await ingest_paths(sorted(p for p in INTERNAL_DOCS.glob("*.md") if p.name != "README.md"), "internal")
+    model = _model_file()
+    with llama_server(model, model_alias=MODEL) as base_url:
+        deps.settings = deps.settings.model_copy(update={
+            "llm": "openai", "openai_base_url": base_url, "openai_model": MODEL, "openai_timeout": 120.0})
+        reset_policies()
+        svc = await ChatService.create(deps, policy="openai", cache=False)
+        r = await svc.ask("employee:llm1", "t", "Hello!")
+        assert r["steps"] == ["answer"] and r["policy"] in ("openai", "offline")
+        r = await svc.ask("employee:llm1", "t", "What is the staff discount on books for employees?")
+        assert "retrieve" in r["steps"] and r["steps"][-1] == "answer", r
+        assert "35 percent" in r["answer"] and r["citations"], r
+        assert r["citations"][0]["source"] == "staff-handbook.md"
+        assert r["policy"] == "openai" and not r["notices"], r  # the model answered (no fallback)
+        # every answer sentence carries a citation that exists
+        import re
+
+        refs = {int(n) for n in re.findall(r"\[(\d+)\]", r["answer"])}
+        assert refs and max(refs) <= len(r["citations"])
+        # a customer is refused internal material whatever the model says
+        r = await svc.ask("customer:llm2", None, "Tell me the staff discount from the employee handbook")
+        assert "35 percent" not in r["answer"]
+    # the endpoint is gone: the turn still works, on the offline policy, with a visible notice
+    r = await svc.ask("employee:llm1", None, "What is the first response target on Slack?")
+    assert "2 business hours" in r["answer"] and r["notices"], r
+    reset_policies()
