@@ -116,8 +116,7 @@ class OfflinePolicy:
                     intent = "catalog"
                 if intent == "docs" and _CATALOG_HINT.search(text) and (r["isbns"] or margin < 0.03) and not internal:
                     intent = "catalog"
-                if intent == "catalog" and internal and not r["isbns"]:
-                    intent = "docs"
+
         r["confidence"] = round(conf, 3)
         return self.finish(r, intent, memo, principal)
 
@@ -165,6 +164,8 @@ class OfflinePolicy:
             checkout = re.search(r"\b(check ?out|place (my|the) order|order (my|the) cart|buy (my|the) cart)\b",
                                  text, re.I)
             r["action"] = "add" if add_only else ("checkout" if checkout and not r["isbns"] else "quote")
+        if intent == "catalog" and not r["isbns"] and rules.asks_internal(text):
+            intent = "docs"  # staff policies are documents, not books
         if intent == "docs" and rules.asks_internal(text) and "internal" not in principal.scopes:
             intent, r["reason"] = "refuse", "internal"
         if intent == "offtopic":

@@ -94,7 +94,7 @@ class OpenAIPolicy:
                 return str(msg.content or "")
             except Exception as exc:  # noqa: BLE001 - any transport/server error is retried
                 last = exc
-                if _is_client_error(exc):
+                if _is_client_error(exc) or _is_format_error(exc):
                     raise
                 if attempt < self.retries:
                     await asyncio.sleep(self.backoff * (2 ** attempt))
@@ -115,7 +115,7 @@ class OpenAIPolicy:
         try:
             text = await self._invoke([("system", system), ("user", user)], **kwargs)
         except Exception as exc:
-            if self.structured == "json_schema" and _is_client_error(exc):
+            if self.structured == "json_schema" and (_is_client_error(exc) or _is_format_error(exc)):
                 self.structured = "json_object"  # servers without json_schema support
                 return await self._json(system, user)
             raise
@@ -128,8 +128,8 @@ class OpenAIPolicy:
     async def route(self, message: str, memo: dict[str, Any], principal: Principal, *,
                     history: list[dict[str, str]] | None = None) -> Route:
         base = await self.offline.route(message, memo, principal)
-        # rules first: injections, explicit status/order commands and smalltalk are not the model's call
-        if base["intent"] == "refuse" and base.get("reason") == "injection":
+        # rules first: injections, buying / order-status wording and greetings are not the model's call
+        if (base["intent"] == "refuse" and base.get("reason") == "injection") or base.get("ruled"):
             return {**base, "policy": self.name, "model": self.model}
         try:
             out = await self._json(ROUTER_SYSTEM, router_prompt(message, history or []))
@@ -139,9 +139,6 @@ class OpenAIPolicy:
         except Exception as exc:  # noqa: BLE001
             log.warning("openai routing failed (%s); offline fallback", exc)
             return {**base, "notice": FALLBACK_NOTICE, "policy": "offline", "model": None}
-        rule = OfflinePolicy.rule_intent(" ".join(message.split()))
-        if rule is not None:
-            intent = rule  # buying / order status wording is decided by rules
         r = dict(base)
         r["followup"] = bool(history) and base.get("followup", False)
         query = " ".join(str(out.get("query") or "").split())
@@ -184,6 +181,12 @@ class OpenAIPolicy:
             writer({"type": "token", "text": out.answer})
         out.model = self.model  # type: ignore[attr-defined]
         return out
+
+
+def _is_format_error(exc: Exception) -> bool:
+    """The server rejected ``response_format`` (some report it as a 500, e.g. llama-cpp-python)."""
+    text = str(exc)
+    return "response_format" in text or "json_schema" in text
 
 
 def _is_client_error(exc: Exception) -> bool:

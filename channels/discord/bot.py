@@ -28,8 +28,8 @@ import discord
 
 from channels.discord import render
 from channels.discord.settings import DiscordSettings
-from channels.slack.store import ChannelStore
 from channels.web import metrics
+from memory.channel_store import ChannelStore
 from memory.principals import Principal
 from tools.errors import ToolError
 

@@ -36,8 +36,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from channels.slack import blocks as ui
 from channels.slack.audience import PUBLIC, AudienceResolver, principal_for
 from channels.slack.settings import SlackSettings
-from channels.slack.store import ChannelStore
 from channels.web import metrics
+from memory.channel_store import ChannelStore
 from memory.principals import Principal
 from tools.errors import ToolError
 

@@ -56,40 +56,79 @@ async def run_ingest_bench(corpus: Path) -> dict[str, Any]:
     }
 
 
-def _onnx_model(kind: str) -> Any:
-    """A SentenceTransformer on ONNX Runtime, exported offline from the packaged model files."""
-    import shutil
+class OnnxEncoder:
+    """all-MiniLM-L6-v2 on ONNX Runtime: WordPiece (tokenizers) -> BERT (ONNX) -> mean pool -> L2 norm."""
 
-    from sentence_transformers import SentenceTransformer
+    def __init__(self, onnx_path: Path, tokenizer_json: Path, max_len: int = 256) -> None:
+        import onnxruntime as ort
+        import torch
+        from tokenizers import Tokenizer
 
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        self.sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.tok = Tokenizer.from_file(str(tokenizer_json))
+        self.tok.enable_truncation(max_len)
+        self.tok.enable_padding()
+
+    def encode(self, texts: list[str], batch_size: int = 64, **_: Any) -> Any:
+        import numpy as np
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self.tok.encode_batch([texts[i] for i in idx])
+            ids = np.asarray([e.ids for e in enc], dtype=np.int64)
+            mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
+            hidden = self.sess.run(None, {"input_ids": ids, "attention_mask": mask,
+                                          "token_type_ids": np.zeros_like(ids)})[0]
+            pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
+            out[idx] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        return out
+
+
+def export_onnx(target: Path) -> tuple[Path, Path]:
+    """Export the packaged model to ONNX (fp32) and a dynamic int8 quantisation, offline, once."""
+    import torch
+    from transformers import AutoModel
+
+    from memory.documents.embed import default_model_path
+
+    fp32, int8 = target / "model.onnx", target / "model_int8.onnx"
+    if fp32.exists() and int8.exists():
+        return fp32, int8
+    target.mkdir(parents=True, exist_ok=True)
+    bert = AutoModel.from_pretrained(str(default_model_path())).eval()
+
+    class _Wrap(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    ids = torch.ones(2, 16, dtype=torch.long)
+    axes = {"b": 0, "s": 1}
+    dyn = {n: {v: k for k, v in axes.items()} for n in ("input_ids", "attention_mask", "token_type_ids",
+                                                         "last_hidden_state")}
+    torch.onnx.export(_Wrap(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(fp32),
+                      input_names=["input_ids", "attention_mask", "token_type_ids"],
+                      output_names=["last_hidden_state"], dynamic_axes=dyn, opset_version=17, dynamo=False)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    return fp32, int8
+
+
+def _onnx_model(kind: str) -> OnnxEncoder:
     from memory.documents.embed import default_model_path
     from memory.settings import get_settings
 
-    src = default_model_path()
-    target = get_settings().home / "models" / "all-MiniLM-L6-v2-onnx"
-    if not (target / "onnx" / "model.onnx").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(src, tmp)
-        m = SentenceTransformer(str(tmp), device="cpu", backend="onnx")  # exports onnx/model.onnx locally
-        m.save_pretrained(str(tmp))
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
-    if kind == "onnx-int8":
-        qfile = target / "onnx" / "model_qint8_avx2.onnx"
-        if not qfile.exists():
-            from sentence_transformers import export_dynamic_quantized_onnx_model
-
-            m = SentenceTransformer(str(target), device="cpu", backend="onnx")
-            export_dynamic_quantized_onnx_model(m, "avx2", str(target))
-        return SentenceTransformer(
-            str(target),
-            device="cpu",
-            backend="onnx",
-            model_kwargs={"file_name": "onnx/model_qint8_avx2.onnx"},
-        )
-    return SentenceTransformer(str(target), device="cpu", backend="onnx")
+    fp32, int8 = export_onnx(get_settings().home / "models" / "all-MiniLM-L6-v2-onnx")
+    return OnnxEncoder(int8 if kind == "onnx-int8" else fp32, default_model_path() / "tokenizer.json")
 
 
 def run_embed_bench(corpus: Path, n: int = 512, repeats: int = 2) -> dict[str, Any]:

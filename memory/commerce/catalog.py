@@ -24,7 +24,7 @@ __all__ = [
 Sort = Literal["relevance", "title", "year", "price"]
 MAX_PAGE_SIZE = 50
 MAX_OFFSET = 10_000
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 SEM_K = 40
 DEMO_NOTE = "Prices and stock are generated demo values (the Book-Crossing data has none)."
 
@@ -216,24 +216,68 @@ def _score(lex: float, sem: float, rating_count: int | None) -> float:
             + 0.04 * math.log1p(rating_count or 0) / math.log(2600.0))
 
 
+_SEARCH_STOP = frozenset("a an and are as at be by for from in is it its of on or the to with".split())
+_QWORD = re.compile(r"[^\W_]+", re.UNICODE)
+CANDIDATE_CAP = 300
+
+
+def _query_words(q: str) -> list[str]:
+    words = [w for w in _QWORD.findall(q.lower()) if len(w) >= 3 and w not in _SEARCH_STOP]
+    return list(dict.fromkeys(words))[:8]
+
+
+def _words_cond(params: dict[str, Any], words: list[str], skip: int | None = None) -> str:
+    parts = []
+    for k, w in enumerate(words):
+        if k == skip:
+            continue
+        params[f"w{k}"] = _like(w)
+        parts.append(f"(b.title ILIKE %(w{k})s OR b.author ILIKE %(w{k})s)")
+    return "(" + " AND ".join(parts) + ")"
+
+
+def _fuzzy_query(q: str) -> str:
+    """The query cut to its first words: trigram index scans grow with the query's length."""
+    words = q.split()
+    out = " ".join(words[:5])
+    return out[:40].rsplit(" ", 1)[0] if len(out) > 40 and " " in out[:40] else out[:40]
+
+
 async def _lexical(
     db: Any, tier: str, fsql: str, params: dict[str, Any], order: str, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """Matches of the query in one tier ("hot" = most-read books, "all"), ordered and cut; and the count."""
-    if tier == "hot":
+    """Matches of the query in one tier, ordered and cut; and their count (capped).
+
+    Tiers: "hot_words" / "words" (every query word as a substring, in the most-read books / everywhere),
+    "hot" (fuzzy over the most-read books), "words1" (all words but one: one misspelt word), "all"
+    (fuzzy over everything). Substring tiers keep at most CANDIDATE_CAP shortest matching titles.
+    """
+    params = dict(params)
+    params["fq"] = _fuzzy_query(params["q"])
+    cap = ""
+    words = _query_words(params["q"])
+    if tier in ("hot_words", "hot"):
+        cond = (_words_cond(params, words).replace("b.", "h.") if tier == "hot_words"
+                else "(%(fq)s <%% h.title OR %(fq)s <%% h.author)")
+        source = f"SELECT h.isbn13, {_LEX.format(t='h')} AS lex FROM book_search_hot h WHERE {cond}"
+    elif tier in ("words", "words1"):
+        if tier == "words":
+            cond = _words_cond(params, words)
+        else:
+            cond = "(" + " OR ".join(_words_cond(params, words, k) for k in range(len(words))) + ")"
         source = (
-            f"SELECT h.isbn13, {_LEX.format(t='h')} AS lex FROM book_search_hot h"
-            " WHERE (%(q)s <%% h.title OR %(q)s <%% h.author)"
+            f"SELECT c.isbn13, {_LEX.format(t='c')} AS lex FROM (SELECT b.isbn13, b.title, b.author FROM books b"
+            f" WHERE {cond}{fsql} ORDER BY length(b.title) LIMIT {CANDIDATE_CAP}) c"
         )
     else:
         source = (
             f"SELECT b.isbn13, {_LEX.format(t='b')} AS lex FROM books b"
-            " WHERE (%(q)s <%% b.title OR %(q)s <%% b.author OR lower(b.title) = lower(%(q)s))"
+            " WHERE (%(fq)s <%% b.title OR %(fq)s <%% b.author OR lower(b.title) = lower(%(q)s))"
         )
     if order == "relevance":
         order = f"({_SCORE_LEX} * m.lex + {_POP}) DESC, b.isbn13"
     sql = (
-        f"WITH m AS ({source}) SELECT {_BOOK_COLS}, m.lex, count(*) OVER () AS total"
+        f"WITH m AS ({source}{cap}) SELECT {_BOOK_COLS}, m.lex, count(*) OVER () AS total"
         " FROM m JOIN books b ON b.isbn13 = m.isbn13 LEFT JOIN book_stats s ON s.isbn13 = b.isbn13"
         f" WHERE m.lex >= 0.3{fsql} ORDER BY {order} LIMIT %(n)s OFFSET %(o)s"
     )
@@ -242,6 +286,35 @@ async def _lexical(
         rows0 = await _fetch(db, sql, {**params, "n": 1, "o": 0})
         return [], int(rows0[0]["total"]) if rows0 else 0
     return rows, int(rows[0]["total"]) if rows else 0
+
+
+async def _candidates(
+    db: Any, fsql: str, params: dict[str, Any], order: str, need: int, cut: int, skip: int
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """Run the tiers until enough matches are found; merged rows, count, count-is-partial."""
+    words = _query_words(params["q"])
+    if order != "relevance":  # a full, exactly ordered list of substring (else fuzzy) matches
+        tiers = ["words", "all"] if words else ["all"]
+    else:
+        tiers = (["hot_words", "words"] if words else []) + ["hot"]
+        tiers += ["words1"] if len(words) >= 3 else []
+        tiers += ["all"]
+    merged: dict[str, dict[str, Any]] = {}
+    total = 0
+    for k, tier in enumerate(tiers):
+        rows, n = await _lexical(db, tier, fsql, params, order, cut, skip)
+        if order != "relevance":
+            if n or k == len(tiers) - 1:
+                return rows, n, n >= CANDIDATE_CAP
+            continue
+        for r in rows:
+            merged.setdefault(r["isbn13"], r)
+        total = max(total, n, len(merged))
+        if total >= need:
+            return list(merged.values()), total, tier != "all"
+        if tier in ("hot_words", "words") and any(float(r["lex"]) >= 0.9 for r in merged.values()):
+            return list(merged.values()), total, True  # the query names a title: no need for fuzzy tiers
+    return list(merged.values()), total, False
 
 
 async def _semantic(
@@ -301,18 +374,15 @@ async def search_books(
     if q:
         params["q"] = q
         use_sem = semantic and embedder is not None and len(q) >= 3 and sort == "relevance"
-        vec_task = asyncio.ensure_future(_embed_query(embedder, q)) if use_sem else None
         need = offset + page_size
-        cut = max(need, 50) if use_sem else page_size
-        skip = 0 if use_sem else offset
+        cut = max(need, 50) if sort == "relevance" else page_size
+        skip = 0 if sort == "relevance" else offset
         order = sort if sort == "relevance" else _ORDER[sort]
-        rows, total = await _lexical(db, "hot", fsql, params, order, cut, skip)
-        if total >= need:
-            capped = True  # the whole catalog may hold more matches than the most-read tier
-        else:
-            rows, total = await _lexical(db, "all", fsql, params, order, cut, skip)
-        if vec_task is not None:
-            vec = await vec_task
+        rows, total, capped = await _candidates(db, fsql, params, order, need, cut, skip)
+        if use_sem and len(rows) >= need and max(float(r["lex"]) for r in rows) >= 0.8:
+            use_sem = False  # the words name titles/authors well enough; meaning adds nothing here
+        if use_sem:
+            vec = await _embed_query(embedder, q)
             near, sims = await _semantic(db, vec, fsql, params, [r["isbn13"] for r in rows])
             merged: dict[str, dict[str, Any]] = {}
             for r in rows:
@@ -330,6 +400,8 @@ async def search_books(
         else:
             for r in rows:
                 r["score"] = _score(float(r["lex"]), 0.0, r.get("rating_count"))
+            if sort == "relevance":
+                rows = sorted(rows, key=lambda r: (-r["score"], r["isbn13"]))[offset : offset + page_size]
     else:
         params.update({"n": page_size, "o": offset})
         rows = []

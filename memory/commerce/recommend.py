@@ -230,18 +230,19 @@ async def refresh_stats(conn: Any) -> None:
 
 
 def _neighbours(
-    data: bytes, min_count: int, max_user_items: int, top_k: int, min_co: int
+    data: bytes, names: list[str], min_count: int, max_user_items: int, top_k: int, min_co: int
 ) -> tuple[list[tuple[str, str, float, int, int]], dict[str, int]]:
+    """``data``: "user<TAB>book index<TAB>rating" lines (book index into ``names``)."""
     import scipy.sparse as sp
 
-    tok = data.split()
-    if not tok:
+    flat = np.fromstring(data, dtype=np.int64, sep=" ") if data.strip() else np.zeros(0, np.int64)  # type: ignore[call-overload]
+    arr = flat.reshape(-1, 3)
+    if not len(arr):
         return [], {"books": 0, "readers": 0, "pairs": 0}
-    users = np.array(tok[0::3]).astype(np.int64)
-    isbns, items = np.unique(np.array(tok[1::3]), return_inverse=True)
-    high = np.array(tok[2::3]).astype(np.int16) >= 6
-    del tok
-    counts = np.bincount(items)
+    users, items, high = arr[:, 0], arr[:, 1], arr[:, 2] >= 6
+    isbns = np.asarray(names, dtype=object)
+    del arr
+    counts = np.bincount(items, minlength=len(names))
     keep_items = np.flatnonzero(counts >= min_count)
     remap = np.full(len(isbns), -1, dtype=np.int64)
     remap[keep_items] = np.arange(len(keep_items))
@@ -273,16 +274,16 @@ def _neighbours(
     sel = rank < top_k
     r, c, co, score = r[sel], c[sel], co[sel], score[sel]
     hc = np.asarray((H.T @ H).tocsr()[r, c]).ravel() if len(r) else np.zeros(0)
-    names = isbns[keep_items]
+    kept = isbns[keep_items]
     rows = [
-        (names[a].decode(), names[b].decode(), float(s), int(k), int(h))
+        (kept[a], kept[b], float(s), int(k), int(h))
         for a, b, s, k, h in zip(r, c, score, co, hc, strict=True)
     ]
     return rows, {"books": int(len(set(r.tolist()))), "readers": int(len(good)), "pairs": len(rows)}
 
 
 async def compute_also_liked(
-    db: Any, *, min_count: int = 10, max_user_items: int = 300, top_k: int = 20, min_co: int = 3,
+    db: Any, *, min_count: int = 10, max_user_items: int = 200, top_k: int = 20, min_co: int = 3,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Rebuild ``book_similar`` from ratings (see module docstring); return counts and seconds."""
@@ -290,15 +291,23 @@ async def compute_also_liked(
     if progress:
         progress("also_liked", 0, 3)
     buf = bytearray()
+    names = [r["isbn13"] for r in await db.fetch(
+        "SELECT isbn13 FROM book_stats WHERE rating_count >= %s ORDER BY isbn13", min_count
+    )]
     async with db.pool.connection() as conn:
         async with conn.cursor() as cur, cur.copy(
-            "COPY (SELECT user_id, isbn13, rating FROM ratings WHERE rating = 0 OR rating >= 6) TO STDOUT"
+            "COPY (SELECT r.user_id, m.i - 1, r.rating FROM ratings r"
+            " JOIN unnest(%s::text[]) WITH ORDINALITY AS m(isbn13, i) ON m.isbn13 = r.isbn13"
+            " WHERE r.rating = 0 OR r.rating >= 6) TO STDOUT",
+            (names,),
         ) as cp:
             async for chunk in cp:
                 buf += chunk
         if progress:
             progress("also_liked", 1, 3)
-        rows, stats = await asyncio.to_thread(_neighbours, bytes(buf), min_count, max_user_items, top_k, min_co)
+        rows, stats = await asyncio.to_thread(
+            _neighbours, bytes(buf), names, min_count, max_user_items, top_k, min_co
+        )
         del buf
         if progress:
             progress("also_liked", 2, 3)

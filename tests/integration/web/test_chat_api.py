@@ -70,3 +70,5 @@ def test_threads_are_namespaced_by_principal(web_server: WebServer) -> None:
     r = _post(web_server, "/v1/query", {"message": "yes, confirm", "thread": "shared"}, alice_h)
     assert r.status_code == 200 and r.json()["order"]["status"] == "placed"
     assert web_server.query(placed, alice)[0]["n"] == 1
+    (order_id,) = [row["id"] for row in web_server.query("SELECT id FROM orders WHERE principal = %s", alice)]
+    assert r.json()["order"]["id"] == order_id

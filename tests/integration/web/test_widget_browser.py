@@ -34,7 +34,7 @@ def wait_reply(page: Any, before: int, *, timeout: float = 90_000) -> Any:
     bots = page.locator(".lm-bot")
     expect(bots).to_have_count(before + 1, timeout=timeout)
     expect(page.locator(".lm-bot.lm-pending")).to_have_count(0, timeout=timeout)
-    return bots.last
+    return bots.nth(before)  # pinned: `.last` would follow newer messages
 
 
 def principal_of(page: Any, api: str) -> str:
@@ -149,8 +149,9 @@ def test_order_is_placed_only_after_confirm(browser: Any, web_server: WebServer,
         principal,
     )
     assert len(orders) == 1 and orders[0]["status"] == "placed" and orders[0]["isbn13"] == book["isbn13"]
-    expect(done.locator(".lm-order")).to_have_attribute("data-order-id", orders[0]["id"])
     page.screenshot(path=str(artifacts / "order_placed.png"), full_page=True)
+    expect(done.locator(".lm-order")).to_have_attribute("data-order-id", orders[0]["id"])
+    expect(done.locator(".lm-text")).to_contain_text(orders[0]["id"])
 
 
 def test_keyboard_only_on_an_embedding_page(

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from channels.slack import blocks as ui
 from channels.slack.app import SlackBot
 from channels.slack.settings import SlackSettings
-from channels.slack.store import PostedMessage
+from memory.channel_store import PostedMessage
 
 QUOTE = {
     "quote_id": "q_1",

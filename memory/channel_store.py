@@ -1,6 +1,7 @@
 """Durable channel state (tables from migration 0060): handled event ids and posted-message anchors.
 
-Shared by the Slack and Discord adapters (it imports no platform SDK):
+Platform-neutral SQL shared by the Slack and Discord adapters (imports no platform SDK and no other
+project package); ``platform`` tells the adapters' rows apart:
 
 - :meth:`ChannelStore.claim_event` inserts ``(platform, event_id)`` under a unique key; only the first
   delivery of an event gets ``True``, so a retried delivery is never answered twice, even across restarts
