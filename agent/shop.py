@@ -77,7 +77,7 @@ def format_book(b: dict[str, Any], n: int | None = None) -> str:
 
 def _slim(b: dict[str, Any]) -> dict[str, Any]:
     keep = ("isbn", "title", "author", "year", "publisher", "price_cents", "currency", "price_display", "stock",
-            "demo_price", "reason", "match", "match_score")
+            "demo_price", "reason", "match", "match_score", "rating_count")
     return {k: b[k] for k in keep if k in b}
 
 
@@ -94,10 +94,9 @@ async def catalog(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
         if route.get("intent") == "order":
             if not isbns:
                 matches = await cat.match_books(text, limit=5)
-                strong = [m for m in matches if m.get("match") in ("isbn", "title")]
-                if len(strong) >= 1 and (len(strong) == 1 or strong[0].get("match_score", 0) -
-                                         strong[1].get("match_score", 0) >= 0.05):
-                    isbns = [strong[0]["isbn"]]
+                named = await _named_books(cat, text, matches)
+                if named:
+                    isbns = [named[0]["isbn"]]
                 elif matches:
                     lines = [format_book(b, i) for i, b in enumerate(matches, 1)]
                     route["reason"] = "ambiguous"
@@ -126,8 +125,9 @@ async def catalog(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
             recs = await cat.recommend(matches[0]["isbn"], kind=kind, k=5)
             return _listing(route, steps, [_slim(b) for b in recs],
                             f"Readers who liked {matches[0]['title']} might also like:")
-        if matches and any(m.get("match") in ("isbn", "title") for m in matches):
-            return _listing(route, steps, [_slim(b) for b in matches], "Here is what I found in the catalog:")
+        named = await _named_books(cat, text, matches)
+        if named:
+            return _listing(route, steps, [_slim(b) for b in named], "Here is what I found in the catalog:")
         by = _BY_RE.search(text)
         if by and len({m.get("author") for m in matches}) < 2:
             res = await cat.search_books(author=by.group(1), page_size=5)
@@ -148,6 +148,39 @@ async def catalog(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
         return _listing(route, steps, items, "Here is what I found in the catalog:")
     except ToolError as exc:
         return {"route": route, "steps": steps, "answer": exc.message, "items": []}
+
+
+def _title_key(title: str) -> str:
+    t = re.split(r"\s*[(\[:]", title.replace("&amp;", "&"))[0]
+    return " ".join(re.findall(r"[a-z0-9&']+", t.lower()))
+
+
+async def _named_books(cat: Any, text: str, matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Books whose ISBN or full title the message names (editions of the longest named title first);
+    falls back to a catalog search when the matcher found none."""
+    said = " " + " ".join(re.findall(r"[a-z0-9&']+", text.lower().replace("&amp;", "&"))) + " "
+
+    def named(pool: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        hits = [b for b in pool if b.get("match") == "isbn" or
+                (len(_title_key(b.get("title", ""))) >= 3 and f" {_title_key(b.get('title', ''))} " in said)]
+        return sorted(hits, key=lambda b: (b.get("match") != "isbn", -len(_title_key(b.get("title", ""))),
+                                           -int(b.get("rating_count") or 0)))
+
+    found = named(matches)
+    if found or not re.search(r"[A-Za-z]{3}", text):
+        return found
+    q = _FILLER_RE.sub("", text).strip(" ?.!")
+    q = re.sub(r"^(i want to |i'?d like to |please |can i )?(buy|order|purchase|get me|add)\s+"
+               r"((\d+|one|two|three|four|five|a) (copies|copy) of )?", "", q, flags=re.I)
+    q = re.sub(r"\s+(to my (cart|basket)|for me|please)$", "", q, flags=re.I).strip(" ?.!")
+    if not q:
+        return []
+    res = await cat.search_books(q, page_size=10)
+    found = named(list(res.get("items") or res.get("results") or []))
+    if found:
+        best = _title_key(found[0].get("title", ""))
+        found = [b for b in found if _title_key(b.get("title", "")) == best]
+    return found
 
 
 def _listing(route: dict, steps: list[str], items: list[dict[str, Any]], lead: str) -> dict[str, Any]:
@@ -171,7 +204,7 @@ def after_catalog(state: AgentState) -> str:
 def order_reply(o: dict[str, Any]) -> dict[str, Any]:
     """The DESIGN.md ``order`` shape (+ cents and currency)."""
     total = o.get("total_cents", o.get("total"))
-    return {"id": o.get("id"), "status": o.get("status"), "items": o.get("items") or [], "total": total,
+    return {"id": o.get("order_id") or o.get("id"), "status": o.get("status"), "items": o.get("items") or [], "total": total,
             "total_cents": total, "currency": o.get("currency", "USD")}
 
 

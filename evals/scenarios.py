@@ -76,6 +76,23 @@ async def _orders_of(db: Any, principal_key: str) -> int:
     return int(row["n"]) if row else 0
 
 
+async def _order_ids(db: Any, principal_key: str) -> set[str]:
+    rows = await db.fetch("SELECT id FROM orders WHERE principal = %s", principal_key)
+    return {r["id"] for r in rows}
+
+
+async def _cancel_new(principal: Any, ids: set[str]) -> None:
+    """Cancel the orders a scenario placed (stock is returned), so runs are repeatable."""
+    from tools.errors import ToolError
+    from tools.orders import cancel_order
+
+    for oid in sorted(ids):
+        try:
+            await cancel_order(oid, principal=principal)
+        except ToolError:
+            pass
+
+
 async def run_scenarios(deps: Any, scenarios: list[dict[str, Any]], policy: str, *,
                         progress: Any = None, cache: bool = False) -> dict[str, Any]:
     from agent.policy.rules import confirmation
@@ -92,6 +109,7 @@ async def run_scenarios(deps: Any, scenarios: list[dict[str, Any]], policy: str,
         principal = Principal.parse(sc["principal"])
         thread = f"eval-{run}-{sc['id']}"
         before = await _orders_of(deps.db, principal.key)
+        before_ids = await _order_ids(deps.db, principal.key)
         prev: dict[str, Any] | None = None
         reply: dict[str, Any] = {}
         audit: list[str] = []
@@ -110,6 +128,8 @@ async def run_scenarios(deps: Any, scenarios: list[dict[str, Any]], policy: str,
             prev = reply
         delta = await _orders_of(deps.db, principal.key) - before
         fails = check(sc.get("expect") or {}, reply, delta) + audit
+        if delta:
+            await _cancel_new(principal, await _order_ids(deps.db, principal.key) - before_ids)
         results.append({"id": sc["id"], "category": sc.get("category", "other"), "pass": not fails,
                         "fails": fails, "steps": reply.get("steps"), "answer": (reply.get("answer") or "")[:300],
                         "orders_placed": delta})
@@ -197,3 +217,74 @@ def register_eval(app: typer.Typer) -> None:
             json_out.write_text(json.dumps(reports, indent=2, ensure_ascii=False), encoding="utf-8")
         if any(r["unconfirmed_orders"] for r in reports):
             raise typer.Exit(1)
+
+
+ROUTE_LABELS = {"docs": "docs", "unknown": "docs", "catalog": "catalog", "order": "order", "smalltalk": "smalltalk",
+                "clarify": "clarify", "injection": "refuse", "status": "status"}
+
+
+async def run_routing(deps: Any, scenarios: list[dict[str, Any]], policy: str) -> dict[str, Any]:
+    """Intent accuracy of ``policy.route`` on each scenario's first message (labels from the category)."""
+    import time
+
+    from agent.policy import get_policy
+    from memory.principals import Principal
+
+    p = get_policy(policy, deps.settings, deps.embedder)
+    per: dict[str, list[bool]] = defaultdict(list)
+    lat: list[float] = []
+    wrong = []
+    fallbacks = 0
+    for sc in scenarios:
+        label = ROUTE_LABELS.get(sc.get("category", ""))
+        if label is None:
+            continue
+        first = sc["turns"][0] if isinstance(sc["turns"][0], str) else sc["turns"][0]["message"]
+        t0 = time.perf_counter()
+        r = await p.route(first, {}, Principal.parse(sc["principal"]), history=[])
+        lat.append((time.perf_counter() - t0) * 1000)
+        fallbacks += bool(r.get("notice"))
+        ok = r["intent"] == label
+        per[label].append(ok)
+        if not ok:
+            wrong.append({"id": sc["id"], "want": label, "got": r["intent"], "message": first})
+    total = sum(len(v) for v in per.values())
+    lat.sort()
+    return {"policy": policy, "model": getattr(p, "model", None), "n": total,
+            "accuracy": round(sum(sum(v) for v in per.values()) / max(1, total), 4),
+            "by_intent": {k: round(sum(v) / len(v), 4) for k, v in sorted(per.items())},
+            "fallbacks": fallbacks, "route_ms_p50": round(statistics.median(lat), 1) if lat else None,
+            "wrong": wrong}
+
+
+def _register_routing(app: typer.Typer) -> None:
+    @app.command("routing")
+    def routing_cmd(
+        dataset: Path = typer.Option(DEFAULT_DATASET, "--dataset", help="Scenarios JSONL."),
+        policy: list[str] = typer.Option([], "--policy", help="Policies (default: every available)."),
+        json_out: Path | None = typer.Option(None, "--json", help="Write results here."),
+    ) -> None:
+        """Intent-routing accuracy per policy on the scenarios' first messages."""
+        from libromind.commands._common import console, open_deps, run
+
+        items = load_scenarios(dataset)
+
+        async def main() -> list[dict[str, Any]]:
+            async with open_deps() as deps:
+                return [await run_routing(deps, items, name) for name in (policy or available_policies(deps.settings))]
+
+        reports = run(main())
+        for r in reports:
+            console.print(f"[bold]{r['policy']}[/] ({r['model'] or 'no model'}): accuracy {r['accuracy']:.1%} on {r['n']}"
+                          f" · route p50 {r['route_ms_p50']} ms · fallbacks {r['fallbacks']}")
+            console.print("  " + "  ".join(f"{k} {v:.0%}" for k, v in r["by_intent"].items()))
+        if json_out:
+            json_out.write_text(json.dumps(reports, indent=2), encoding="utf-8")
+
+
+_register_scenarios = register_eval
+
+
+def register_eval(app: typer.Typer) -> None:  # type: ignore[no-redef]  # noqa: F811
+    _register_scenarios(app)
+    _register_routing(app)

@@ -19,7 +19,10 @@ from tools.errors import Conflict, Forbidden, InvalidInput, NotFound, ToolError
 __all__ = ["commerce_errors", "get_book", "match_books", "recommend", "search_books"]
 
 _MAP: dict[type[CommerceError], type[ToolError]] = {
-    BadRequest: InvalidInput, Missing: NotFound, Denied: Forbidden, Clash: Conflict,
+    BadRequest: InvalidInput,
+    Missing: NotFound,
+    Denied: Forbidden,
+    Clash: Conflict,
 }
 
 
@@ -56,9 +59,19 @@ async def search_books(
     deps = current()
     with commerce_errors():
         return await _catalog.search_books(
-            deps.db, deps.embedder, query, author=author, publisher=publisher, year_min=year_min,
-            year_max=year_max, price_min_cents=price_min_cents, price_max_cents=price_max_cents,
-            in_stock=in_stock, sort=sort, page=page, page_size=page_size,
+            deps.db,
+            deps.embedder,
+            query,
+            author=author,
+            publisher=publisher,
+            year_min=year_min,
+            year_max=year_max,
+            price_min_cents=price_min_cents,
+            price_max_cents=price_max_cents,
+            in_stock=in_stock,
+            sort=sort,
+            page=page,
+            page_size=page_size,
         )
 
 
@@ -89,7 +102,11 @@ async def recommend(
                 return out
             fallback = await _recommend.similar(deps.db, deps.embedder, isbn, k)
             for d in fallback:
-                d["reason"] = "No reader ratings link this book to others yet; " + d["reason"][0].lower() + d["reason"][1:]
+                d["reason"] = (
+                    "No reader ratings link this book to others yet; "
+                    + d["reason"][0].lower()
+                    + d["reason"][1:]
+                )
             return fallback
         return await _recommend.similar(deps.db, deps.embedder, isbn, k)
 

@@ -16,8 +16,14 @@ from tools.deps import current
 from tools.errors import Forbidden, InvalidInput
 
 __all__ = [
-    "add_to_cart", "cancel_order", "list_orders", "order_status", "place_order", "quote_order",
-    "remove_from_cart", "show_cart",
+    "add_to_cart",
+    "cancel_order",
+    "list_orders",
+    "order_status",
+    "place_order",
+    "quote_order",
+    "remove_from_cart",
+    "show_cart",
 ]
 
 
@@ -36,7 +42,9 @@ def _secret() -> str:
 async def add_to_cart(isbn: str, quantity: int = 1, *, principal: Principal) -> dict[str, Any]:
     """Add copies of a book (by ISBN) to the customer's cart; returns the cart."""
     with commerce_errors():
-        return await _orders.add_to_cart(current().db, _owner(principal), isbn, quantity, _orders.Limits.from_env())
+        return await _orders.add_to_cart(
+            current().db, _owner(principal), isbn, quantity, _orders.Limits.from_env()
+        )
 
 
 async def remove_from_cart(isbn: str, *, principal: Principal) -> dict[str, Any]:
@@ -59,7 +67,9 @@ async def quote_order(items: list[dict] | None = None, *, principal: Principal) 
     quote to the customer and place the order only after they confirm it.
     """
     with commerce_errors():
-        return await _orders.quote(current().db, _secret(), _owner(principal), items, _orders.Limits.from_env())
+        return await _orders.quote(
+            current().db, _secret(), _owner(principal), items, _orders.Limits.from_env()
+        )
 
 
 async def place_order(token: str, *, principal: Principal, idempotency_key: str) -> dict[str, Any]:
@@ -76,7 +86,9 @@ async def place_order(token: str, *, principal: Principal, idempotency_key: str)
 async def order_status(order_id: str, *, principal: Principal) -> dict[str, Any]:
     """Show one of the customer's orders: status, items and total."""
     with commerce_errors():
-        return await _orders.get_order(current().db, _owner(principal), order_id, staff=principal.can("orders"))
+        return await _orders.get_order(
+            current().db, _owner(principal), order_id, staff=principal.can("orders")
+        )
 
 
 async def list_orders(*, principal: Principal, customer: str | None = None) -> list[dict[str, Any]]:
@@ -96,4 +108,6 @@ async def list_orders(*, principal: Principal, customer: str | None = None) -> l
 async def cancel_order(order_id: str, *, principal: Principal) -> dict[str, Any]:
     """Cancel one of the customer's orders while it has not shipped; stock is returned."""
     with commerce_errors():
-        return await _orders.cancel_order(current().db, _owner(principal), order_id, staff=principal.can("orders"))
+        return await _orders.cancel_order(
+            current().db, _owner(principal), order_id, staff=principal.can("orders")
+        )

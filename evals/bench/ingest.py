@@ -95,10 +95,16 @@ def export_onnx(target: Path) -> tuple[Path, Path]:
 
     from memory.documents.embed import default_model_path
 
-    fp32, int8 = target / "model.onnx", target / "model_int8.onnx"
+    fp32, int8 = target / "model.onnx", target / "model_int8_matmul_pc.onnx"
     if fp32.exists() and int8.exists():
         return fp32, int8
     target.mkdir(parents=True, exist_ok=True)
+    if fp32.exists():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"])
+        return fp32, int8
     bert = AutoModel.from_pretrained(str(default_model_path())).eval()
 
     class _Wrap(torch.nn.Module):
@@ -119,7 +125,9 @@ def export_onnx(target: Path) -> tuple[Path, Path]:
                       output_names=["last_hidden_state"], dynamic_axes=dyn, opset_version=17, dynamo=False)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    # per-channel int8 weights on MatMul only: cos >= 0.99 to fp32 (per-tensor, all ops: ~0.95)
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=["MatMul"])
     return fp32, int8
 
 

@@ -24,9 +24,15 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
         yield None
         return
     tasks: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description:<11}"), BarColumn(), TaskProgressColumn(),
-                  TextColumn("{task.completed:,.0f}/{task.total:,.0f}"), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description:<11}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
 
         def cb(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -60,7 +66,9 @@ def register(app: typer.Typer) -> None:
 
     @cat.command("import")
     def import_cmd(
-        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, JSONL or Book-Crossing file (.gz ok)."),
+        file: Path = typer.Argument(
+            ..., exists=True, dir_okay=False, help="CSV, JSONL or Book-Crossing file (.gz ok)."
+        ),
         fmt: str = typer.Option("auto", "--format", "-f", help="auto | csv | jsonl | bx"),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
         rejects: Path | None = typer.Option(None, "--rejects", help="Write rejected rows (JSONL) here."),
@@ -88,7 +96,9 @@ def register(app: typer.Typer) -> None:
 
     @cat.command("import-ratings")
     def import_ratings_cmd(
-        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Book-Crossing ratings, CSV or JSONL."),
+        file: Path = typer.Argument(
+            ..., exists=True, dir_okay=False, help="Book-Crossing ratings, CSV or JSONL."
+        ),
         recompute: bool = typer.Option(True, "--recompute/--no-recompute", help="Rebuild 'also liked'."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -129,10 +139,17 @@ def register(app: typer.Typer) -> None:
         async def go() -> dict[str, Any]:
             async with open_deps():
                 return await search_books(
-                    query, author=author, publisher=publisher, year_min=year_min, year_max=year_max,
-                    price_min_cents=price_min, price_max_cents=price_max, in_stock=in_stock,
+                    query,
+                    author=author,
+                    publisher=publisher,
+                    year_min=year_min,
+                    year_max=year_max,
+                    price_min_cents=price_min,
+                    price_max_cents=price_max,
+                    in_stock=in_stock,
                     sort=sort,  # type: ignore[arg-type]
-                    page=page, page_size=page_size,
+                    page=page,
+                    page_size=page_size,
                 )
 
         try:
@@ -146,7 +163,9 @@ def register(app: typer.Typer) -> None:
         for col in ("ISBN", "Title", "Author", "Year", "Price", "Stock"):
             t.add_column(col)
         for b in res["results"]:
-            t.add_row(b["isbn"], b["title"], b["author"], str(b["year"] or ""), b["price_display"], str(b["stock"]))
+            t.add_row(
+                b["isbn"], b["title"], b["author"], str(b["year"] or ""), b["price_display"], str(b["stock"])
+            )
         console.print(t)
         if res.get("note"):
             console.print(f"[dim]{res['note']}[/]")
@@ -165,7 +184,9 @@ def register(app: typer.Typer) -> None:
 
     @cat.command("load-demo")
     def load_demo_cmd(
-        data_dir: Path = typer.Option(Path("data"), "--data-dir", help="Folder holding books/BX-Books.csv.gz."),
+        data_dir: Path = typer.Option(
+            Path("data"), "--data-dir", help="Folder holding books/BX-Books.csv.gz."
+        ),
         force: bool = typer.Option(False, "--force", help="Reload even when already loaded."),
     ) -> None:
         """Load the Book-Crossing demo catalog (demo prices and stock), once."""

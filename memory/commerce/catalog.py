@@ -17,8 +17,17 @@ import numpy as np
 from memory.commerce import CURRENCY, BadRequest, Missing
 
 __all__ = [
-    "MAX_PAGE_SIZE", "Sort", "book_text", "format_cents", "get_book", "get_books", "isbn13_to_10",
-    "match_books", "normalize_isbn", "search_books", "to_public",
+    "MAX_PAGE_SIZE",
+    "Sort",
+    "book_text",
+    "format_cents",
+    "get_book",
+    "get_books",
+    "isbn13_to_10",
+    "match_books",
+    "normalize_isbn",
+    "search_books",
+    "to_public",
 ]
 
 Sort = Literal["relevance", "title", "year", "price"]
@@ -159,20 +168,40 @@ _QCACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 
 async def _embed_query(embedder: Any, text: str) -> np.ndarray:
     key = text.strip().lower()
-    vec = _QCACHE.get(key)
-    if vec is None:
-        vec = await asyncio.to_thread(embedder.embed_one, text)
-        _QCACHE[key] = vec
-        if len(_QCACHE) > 2048:
-            _QCACHE.popitem(last=False)
-    else:
+    cached = _QCACHE.get(key)
+    if cached is not None:
         _QCACHE.move_to_end(key)
+        return cached
+    vec: np.ndarray = await asyncio.to_thread(embedder.embed_one, text)
+    _QCACHE[key] = vec
+    if len(_QCACHE) > 2048:
+        _QCACHE.popitem(last=False)
     return vec
 
 
+_INFLIGHT: list[asyncio.Future[np.ndarray]] = []
+
+
+def _speculate(embedder: Any, q: str) -> asyncio.Future[np.ndarray] | None:
+    if q.strip().lower() in _QCACHE:
+        return asyncio.ensure_future(_embed_query(embedder, q))
+    _INFLIGHT[:] = [t for t in _INFLIGHT if not t.done()]
+    if _INFLIGHT:
+        return None
+    task = asyncio.ensure_future(_embed_query(embedder, q))
+    _INFLIGHT.append(task)
+    return task
+
+
 def _filters(
-    params: dict[str, Any], author: str | None, publisher: str | None, year_min: int | None,
-    year_max: int | None, price_min_cents: int | None, price_max_cents: int | None, in_stock: bool | None,
+    params: dict[str, Any],
+    author: str | None,
+    publisher: str | None,
+    year_min: int | None,
+    year_max: int | None,
+    price_min_cents: int | None,
+    price_max_cents: int | None,
+    in_stock: bool | None,
 ) -> list[str]:
     where: list[str] = []
     if author and author.strip():
@@ -182,7 +211,8 @@ def _filters(
         params["publisher"] = _like(publisher.strip())
         where.append("b.publisher ILIKE %(publisher)s")
     for name, val, op, col in (
-        ("year_min", year_min, ">=", "b.year"), ("year_max", year_max, "<=", "b.year"),
+        ("year_min", year_min, ">=", "b.year"),
+        ("year_max", year_max, "<=", "b.year"),
         ("price_min", price_min_cents, ">=", "b.price_cents"),
         ("price_max", price_max_cents, "<=", "b.price_cents"),
     ):
@@ -212,11 +242,37 @@ _SCORE_SEM = 0.25
 def _score(lex: float, sem: float, rating_count: int | None) -> float:
     import math
 
-    return (_SCORE_LEX * lex + _SCORE_SEM * max(sem - 0.25, 0.0) / 0.75
-            + 0.04 * math.log1p(rating_count or 0) / math.log(2600.0))
+    return (
+        _SCORE_LEX * lex
+        + _SCORE_SEM * max(sem - 0.25, 0.0) / 0.75
+        + 0.04 * math.log1p(rating_count or 0) / math.log(2600.0)
+    )
 
 
-_SEARCH_STOP = frozenset("a an and are as at be by for from in is it its of on or the to with".split())
+_SEARCH_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+    ]
+)
 _QWORD = re.compile(r"[^\W_]+", re.UNICODE)
 CANDIDATE_CAP = 300
 
@@ -257,8 +313,11 @@ async def _lexical(
     cap = ""
     words = _query_words(params["q"])
     if tier in ("hot_words", "hot"):
-        cond = (_words_cond(params, words).replace("b.", "h.") if tier == "hot_words"
-                else "(%(fq)s <%% h.title OR %(fq)s <%% h.author)")
+        cond = (
+            _words_cond(params, words).replace("b.", "h.")
+            if tier == "hot_words"
+            else "(%(fq)s <%% h.title OR %(fq)s <%% h.author)"
+        )
         source = f"SELECT h.isbn13, {_LEX.format(t='h')} AS lex FROM book_search_hot h WHERE {cond}"
     elif tier in ("words", "words1"):
         if tier == "words":
@@ -334,7 +393,9 @@ async def _semantic(
     sims: dict[str, float] = {}
     if lex_ids:
         for r in await _fetch(
-            db, "SELECT isbn13, 1 - (embedding <=> %(v)s) AS sem FROM book_embeddings WHERE isbn13 = ANY(%(ids)s)", p
+            db,
+            "SELECT isbn13, 1 - (embedding <=> %(v)s) AS sem FROM book_embeddings WHERE isbn13 = ANY(%(ids)s)",
+            p,
         ):
             sims[r["isbn13"]] = float(r["sem"])
     return near, sims
@@ -368,7 +429,9 @@ async def search_books(
         raise BadRequest(f"Pages beyond {MAX_OFFSET // page_size} are not available; narrow the search.")
     q = " ".join((query or "").split())[:200]
     params: dict[str, Any] = {}
-    where = _filters(params, author, publisher, year_min, year_max, price_min_cents, price_max_cents, in_stock)
+    where = _filters(
+        params, author, publisher, year_min, year_max, price_min_cents, price_max_cents, in_stock
+    )
     fsql = (" AND " + " AND ".join(where)) if where else ""
     capped = False
     if q:
@@ -378,11 +441,13 @@ async def search_books(
         cut = max(need, 50) if sort == "relevance" else page_size
         skip = 0 if sort == "relevance" else offset
         order = sort if sort == "relevance" else _ORDER[sort]
+        # Embed the query while the lexical tiers run (at most one speculative embedding in flight).
+        task = _speculate(embedder, q) if use_sem else None
         rows, total, capped = await _candidates(db, fsql, params, order, need, cut, skip)
         if use_sem and len(rows) >= need and max(float(r["lex"]) for r in rows) >= 0.8:
-            use_sem = False  # the words name titles/authors well enough; meaning adds nothing here
+            use_sem = False  # the words name titles/authors well enough; meaning adds little here
         if use_sem:
-            vec = await _embed_query(embedder, q)
+            vec = await task if task is not None else await _embed_query(embedder, q)
             near, sims = await _semantic(db, vec, fsql, params, [r["isbn13"] for r in rows])
             merged: dict[str, dict[str, Any]] = {}
             for r in rows:
@@ -424,7 +489,8 @@ async def search_books(
                 params,
             )
         cnt = await _fetch(
-            db, f"SELECT count(*) AS n FROM (SELECT 1 FROM books b WHERE true{fsql} LIMIT {COUNT_CAP + 1}) x",
+            db,
+            f"SELECT count(*) AS n FROM (SELECT 1 FROM books b WHERE true{fsql} LIMIT {COUNT_CAP + 1}) x",
             params,
         )
         total = int(cnt[0]["n"]) if cnt else 0
@@ -445,12 +511,76 @@ async def search_books(
     }
 
 
-_ISBN_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(?:ISBN(?:-1[03])?:?\s*)?((?:97[89][\s-]?)?(?:[0-9][\s-]?){9}[0-9Xx])(?![0-9])")
+_ISBN_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])(?:ISBN(?:-1[03])?:?\s*)?((?:97[89][\s-]?)?(?:[0-9][\s-]?){9}[0-9Xx])(?![0-9])"
+)
 _WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F']+")
 _STOP = frozenset(
-    "a an and are as at be book books by can could do does for from have i if in is it me my of on or "
-    "please show tell that the there this to want what which who with would you your any about order "
-    "buy get find need like looking stock price cost how much many copies copy title author novel".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "book",
+        "books",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "have",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "please",
+        "show",
+        "tell",
+        "that",
+        "the",
+        "there",
+        "this",
+        "to",
+        "want",
+        "what",
+        "which",
+        "who",
+        "with",
+        "would",
+        "you",
+        "your",
+        "any",
+        "about",
+        "order",
+        "buy",
+        "get",
+        "find",
+        "need",
+        "like",
+        "looking",
+        "stock",
+        "price",
+        "cost",
+        "how",
+        "much",
+        "many",
+        "copies",
+        "copy",
+        "title",
+        "author",
+        "novel",
+    ]
 )
 
 
@@ -487,9 +617,9 @@ async def match_books(db: Any, text: str, limit: int = 5) -> list[dict[str, Any]
     if patterns and len(out) < limit:
         params: dict[str, Any] = {"t": text, "limit": limit * 4}
         conds = []
-        for i, p in enumerate(patterns):
-            params[f"p{i}"] = p
-            conds.append(f"b.title ILIKE %(p{i})s OR b.author ILIKE %(p{i})s")
+        for k, pat in enumerate(patterns):
+            params[f"p{k}"] = pat
+            conds.append(f"b.title ILIKE %(p{k})s OR b.author ILIKE %(p{k})s")
         sql = (
             "WITH c AS (SELECT b.isbn13, b.title, b.author,"
             "  regexp_replace(b.title, '\\s*[\\(\\[].*$', '') AS short FROM books b"

@@ -43,8 +43,13 @@ def _embed_first_default() -> int:
 
 
 async def load_demo_catalog(
-    db: Any, embedder: Any, data_dir: Path | str, progress: Progress | None = None, *,
-    embed_first: int | None = None, force: bool = False,
+    db: Any,
+    embedder: Any,
+    data_dir: Path | str,
+    progress: Progress | None = None,
+    *,
+    embed_first: int | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Import the Book-Crossing demo catalog once; return what was done (``skipped`` when already loaded).
 
@@ -63,8 +68,9 @@ async def load_demo_catalog(
                 return {"skipped": True, **row["value"]}
             t0 = time.perf_counter()
             timings: dict[str, float] = {}
-            books = await import_books(db, books_file, "bx", progress=progress, source="demo:book-crossing",
-                                       expected_rows=271_379)
+            books = await import_books(
+                db, books_file, "bx", progress=progress, source="demo:book-crossing", expected_rows=271_379
+            )
             timings["books_s"] = round(time.perf_counter() - t0, 2)
             t = time.perf_counter()
             ratings = await import_ratings(db, ratings_file, progress=progress, recompute=False)
@@ -92,7 +98,8 @@ async def load_demo_catalog(
             await db.execute(
                 "INSERT INTO meta (key, value) VALUES (%s, %s)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()",
-                DEMO_META_KEY, Jsonb(value),
+                DEMO_META_KEY,
+                Jsonb(value),
             )
             log.info("demo catalog loaded: %s", value)
             return {"skipped": False, **value}
@@ -100,8 +107,9 @@ async def load_demo_catalog(
             await lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
 
 
-async def embed_pending(db: Any, embedder: Any, limit: int, *, progress: Progress | None = None,
-                        step: int = 2048) -> int:
+async def embed_pending(
+    db: Any, embedder: Any, limit: int, *, progress: Progress | None = None, step: int = 2048
+) -> int:
     """Embed up to ``limit`` not-yet-embedded books (most-rated first), reporting progress."""
     done = 0
     while done < limit:

@@ -29,8 +29,15 @@ from memory.commerce import BadRequest
 from memory.commerce.catalog import isbn13_to_10, normalize_isbn
 
 __all__ = [
-    "Format", "ImportReport", "Progress", "clean_text", "demo_price_stock", "detect_format", "import_books",
-    "open_text", "refresh_hot",
+    "Format",
+    "ImportReport",
+    "Progress",
+    "clean_text",
+    "demo_price_stock",
+    "detect_format",
+    "import_books",
+    "open_text",
+    "refresh_hot",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,10 +73,17 @@ class ImportReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "format": self.format, "read": self.read, "inserted": self.inserted,
-            "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
-            "reasons": dict(self.reasons.most_common()), "repaired": dict(self.repaired.most_common()),
-            "examples": self.examples, "seconds": round(self.seconds, 2),
+            "kind": self.kind,
+            "format": self.format,
+            "read": self.read,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "reasons": dict(self.reasons.most_common()),
+            "repaired": dict(self.repaired.most_common()),
+            "examples": self.examples,
+            "seconds": round(self.seconds, 2),
         }
 
 
@@ -202,11 +216,18 @@ def _clean(raw: dict[str, Any], report: ImportReport, line: int, lenient: bool) 
         stock = ds if stock < 0 else stock
     cover = clean_text(raw.get("cover_url")) or None
     return (
-        isbn13, isbn13_to_10(isbn13), title[:1000], clean_text(raw.get("author"), report.repaired)[:500],
-        year, clean_text(raw.get("publisher"), report.repaired)[:500],
+        isbn13,
+        isbn13_to_10(isbn13),
+        title[:1000],
+        clean_text(raw.get("author"), report.repaired)[:500],
+        year,
+        clean_text(raw.get("publisher"), report.repaired)[:500],
         clean_text(raw.get("description"))[:20000],
         _pg_array(_genres(raw["genres"])) if raw.get("genres") else "{}",
-        price, stock, cover, demo,
+        price,
+        stock,
+        cover,
+        demo,
     )
 
 
@@ -244,10 +265,17 @@ def _records(path: Path, fmt: str, report: ImportReport) -> Iterator[tuple[int, 
                     report.read += 1
                     report.reject(n, row[0] if row else "", "shifted columns")
                     continue
-                yield n, {
-                    "isbn": row[0], "title": row[1], "author": row[2], "year": row[3], "publisher": row[4],
-                    "cover_url": row[7] or row[6] or row[5],
-                }
+                yield (
+                    n,
+                    {
+                        "isbn": row[0],
+                        "title": row[1],
+                        "author": row[2],
+                        "year": row[3],
+                        "publisher": row[4],
+                        "cover_url": row[7] or row[6] or row[5],
+                    },
+                )
     elif fmt == "csv":
         with open_text(path, "utf-8-sig") as fh:
             sample = fh.read(4096)
@@ -258,7 +286,9 @@ def _records(path: Path, fmt: str, report: ImportReport) -> Iterator[tuple[int, 
                 dialect = csv.excel
             reader = csv.DictReader(fh, dialect=dialect, restkey="__extra__")
             if reader.fieldnames:
-                reader.fieldnames = [f.strip().lower().replace("-", "_").replace(" ", "_") for f in reader.fieldnames]
+                reader.fieldnames = [
+                    f.strip().lower().replace("-", "_").replace(" ", "_") for f in reader.fieldnames
+                ]
             for n, rec in enumerate(reader, start=2):
                 if rec.get("__extra__") or (len(reader.fieldnames or []) > 1 and None in rec.values()):
                     report.read += 1
@@ -289,7 +319,9 @@ def _esc(v: Any) -> str:
     return str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _chunks(rows: Iterator[tuple], report: ImportReport, extra: str | None = None) -> Iterator[tuple[bytes, int]]:
+def _chunks(
+    rows: Iterator[tuple], report: ImportReport, extra: str | None = None
+) -> Iterator[tuple[bytes, int]]:
     buf: list[str] = []
     tail = "\t" + _esc(extra) if extra is not None else ""
     for row in rows:
@@ -301,15 +333,21 @@ def _chunks(rows: Iterator[tuple], report: ImportReport, extra: str | None = Non
         yield ("\n".join(buf) + "\n").encode(), report.read
 
 
-async def _copy_in_thread(conn: Any, copy_sql: str, chunks: Iterator[tuple[bytes, int]],
-                          progress: Progress | None, stage: str, expected: int) -> None:
+async def _copy_in_thread(
+    conn: Any,
+    copy_sql: str,
+    chunks: Iterator[tuple[bytes, int]],
+    progress: Progress | None,
+    stage: str,
+    expected: int,
+) -> None:
     done = object()
     async with conn.cursor() as cur, cur.copy(copy_sql) as cp:
         while True:
-            item = await asyncio.to_thread(next, chunks, done)
+            item: Any = await asyncio.to_thread(next, chunks, done)
             if item is done:
                 break
-            data, n = item  # type: ignore[misc]
+            data, n = item
             await cp.write(data)
             if progress:
                 progress(stage, n, max(expected, n))
@@ -351,15 +389,26 @@ FROM up
 
 # Must match memory/migrations/0020_commerce.sql exactly.
 _TRGM_INDEXES = (
-    ("books_title_trgm", "CREATE INDEX IF NOT EXISTS books_title_trgm ON books USING gin (title gin_trgm_ops)"),
-    ("books_author_trgm", "CREATE INDEX IF NOT EXISTS books_author_trgm ON books USING gin (author gin_trgm_ops)"),
+    (
+        "books_title_trgm",
+        "CREATE INDEX IF NOT EXISTS books_title_trgm ON books USING gin (title gin_trgm_ops)",
+    ),
+    (
+        "books_author_trgm",
+        "CREATE INDEX IF NOT EXISTS books_author_trgm ON books USING gin (author gin_trgm_ops)",
+    ),
     ("books_title_lower", "CREATE INDEX IF NOT EXISTS books_title_lower ON books (lower(title))"),
 )
 
 
 async def import_books(
-    db: Any, path: Path | str, fmt: Format = "auto", *, progress: Progress | None = None,
-    source: str | None = None, expected_rows: int = 0,
+    db: Any,
+    path: Path | str,
+    fmt: Format = "auto",
+    *,
+    progress: Progress | None = None,
+    source: str | None = None,
+    expected_rows: int = 0,
 ) -> ImportReport:
     """Stream a catalog file into ``books`` (upsert by ISBN-13); return what happened.
 
@@ -401,8 +450,12 @@ async def import_books(
             await conn.execute(_STAGE_BOOKS)
         target = "books" if bulk else "stage_books"
         await _copy_in_thread(
-            conn, f"COPY {target} ({_COLS}{', source' if bulk else ''}) FROM STDIN",
-            _chunks(rows(), report, source or real if bulk else None), progress, "books", expected_rows,
+            conn,
+            f"COPY {target} ({_COLS}{', source' if bulk else ''}) FROM STDIN",
+            _chunks(rows(), report, source or real if bulk else None),
+            progress,
+            "books",
+            expected_rows,
         )
         timings["copy"] = time.perf_counter() - t0
         if bulk:

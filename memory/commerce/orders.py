@@ -28,8 +28,18 @@ from memory.commerce import CURRENCY, BadRequest, Clash, Denied, Missing
 from memory.commerce.catalog import format_cents, normalize_isbn
 
 __all__ = [
-    "Limits", "add_to_cart", "cancel_order", "get_order", "list_orders", "place_order", "quote",
-    "remove_from_cart", "set_status", "show_cart", "sign_token", "verify_token",
+    "Limits",
+    "add_to_cart",
+    "cancel_order",
+    "get_order",
+    "list_orders",
+    "place_order",
+    "quote",
+    "remove_from_cart",
+    "set_status",
+    "show_cart",
+    "sign_token",
+    "verify_token",
 ]
 
 _KEY_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
@@ -60,13 +70,15 @@ def _qty(value: Any, limits: Limits) -> int:
             else:
                 raise ValueError
         except ValueError:
-            raise BadRequest(f"Quantity must be a whole number, not {str(value)[:20]!r}.",
-                             code="bad_quantity") from None
+            raise BadRequest(
+                f"Quantity must be a whole number, not {str(value)[:20]!r}.", code="bad_quantity"
+            ) from None
     if value < 1:
         raise BadRequest("Quantity must be at least 1.", code="bad_quantity")
     if value > limits.max_qty:
-        raise BadRequest(f"At most {limits.max_qty} copies of a book per order (asked for {value}).",
-                         code="bad_quantity")
+        raise BadRequest(
+            f"At most {limits.max_qty} copies of a book per order (asked for {value}).", code="bad_quantity"
+        )
     return int(value)
 
 
@@ -90,8 +102,9 @@ def sign_token(secret: str, payload: dict[str, Any]) -> str:
 
 def verify_token(secret: str, token: str) -> dict[str, Any]:
     """The token's payload, or BadRequest when it is malformed or its signature does not match."""
-    bad = BadRequest("The confirmation token is invalid or was altered; ask for a new quote.",
-                     code="bad_token")
+    bad = BadRequest(
+        "The confirmation token is invalid or was altered; ask for a new quote.", code="bad_token"
+    )
     if not isinstance(token, str) or len(token) > 8000:
         raise bad
     parts = token.strip().split(".")
@@ -120,6 +133,7 @@ def _iso(ts: float | datetime) -> str:
 
 # ---------------------------------------------------------------- cart
 
+
 async def add_to_cart(db: Any, principal: str, isbn: str, quantity: Any, limits: Limits) -> dict[str, Any]:
     qty = _qty(quantity, limits)
     isbn13 = normalize_isbn(isbn)
@@ -133,17 +147,23 @@ async def add_to_cart(db: Any, principal: str, isbn: str, quantity: Any, limits:
             (principal,),
         )
         cur = await conn.execute(
-            "SELECT quantity FROM cart_items WHERE principal = %s AND isbn13 = %s FOR UPDATE", (principal, isbn13)
+            "SELECT quantity FROM cart_items WHERE principal = %s AND isbn13 = %s FOR UPDATE",
+            (principal, isbn13),
         )
         have = await cur.fetchone()
         new_qty = qty + (int(have["quantity"]) if have else 0)
         if new_qty > limits.max_qty:
-            raise BadRequest(f"At most {limits.max_qty} copies of a book per order; your cart would hold "
-                             f"{new_qty} of “{book['title']}”.", code="bad_quantity")
+            raise BadRequest(
+                f"At most {limits.max_qty} copies of a book per order; your cart would hold "
+                f"{new_qty} of “{book['title']}”.",
+                code="bad_quantity",
+            )
         if new_qty > int(book["stock"]):
             raise Clash(
-                f"Only {book['stock']} copies of “{book['title']}” are in stock." if book["stock"]
-                else f"“{book['title']}” is out of stock.", code="out_of_stock",
+                f"Only {book['stock']} copies of “{book['title']}” are in stock."
+                if book["stock"]
+                else f"“{book['title']}” is out of stock.",
+                code="out_of_stock",
             )
         await conn.execute(
             "INSERT INTO cart_items (principal, isbn13, quantity) VALUES (%s, %s, %s)"
@@ -172,21 +192,30 @@ async def show_cart(db: Any, principal: str) -> dict[str, Any]:
     )
     items = [
         {
-            "isbn": r["isbn13"], "title": r["title"], "author": r["author"], "quantity": int(r["quantity"]),
-            "unit_price_cents": int(r["price_cents"]), "line_total_cents": int(r["price_cents"]) * int(r["quantity"]),
-            "in_stock": int(r["stock"]) >= int(r["quantity"]), "demo_price": bool(r["demo"]),
+            "isbn": r["isbn13"],
+            "title": r["title"],
+            "author": r["author"],
+            "quantity": int(r["quantity"]),
+            "unit_price_cents": int(r["price_cents"]),
+            "line_total_cents": int(r["price_cents"]) * int(r["quantity"]),
+            "in_stock": int(r["stock"]) >= int(r["quantity"]),
+            "demo_price": bool(r["demo"]),
         }
         for r in rows
     ]
     total = sum(i["line_total_cents"] for i in items)
     return {
-        "items": items, "total_cents": total, "total_display": format_cents(total), "currency": CURRENCY,
+        "items": items,
+        "total_cents": total,
+        "total_display": format_cents(total),
+        "currency": CURRENCY,
         "demo_price": any(i["demo_price"] for i in items),
         "note": "Prices shown are current; ask for a quote to fix them before ordering.",
     }
 
 
 # ---------------------------------------------------------------- quote
+
 
 async def quote(
     db: Any, secret: str, principal: str, items: list[dict[str, Any]] | None, limits: Limits
@@ -195,15 +224,17 @@ async def quote(
     if items is None:
         cart = await db.fetch("SELECT isbn13, quantity FROM cart_items WHERE principal = %s", principal)
         if not cart:
-            raise BadRequest("Your cart is empty: add books first or list the items to quote.", code="empty_cart")
+            raise BadRequest(
+                "Your cart is empty: add books first or list the items to quote.", code="empty_cart"
+            )
         wanted = [(r["isbn13"], int(r["quantity"])) for r in cart]
     else:
         if not isinstance(items, list) or not items:
-            raise BadRequest("Give at least one item: [{\"isbn\": ..., \"quantity\": ...}].", code="empty_order")
+            raise BadRequest('Give at least one item: [{"isbn": ..., "quantity": ...}].', code="empty_order")
         wanted = []
         for it in items:
             if not isinstance(it, dict) or "isbn" not in it:
-                raise BadRequest("Each item needs an \"isbn\" and a \"quantity\".", code="bad_item")
+                raise BadRequest('Each item needs an "isbn" and a "quantity".', code="bad_item")
             wanted.append((normalize_isbn(it["isbn"]), _qty(it.get("quantity", 1), limits)))
     merged: dict[str, int] = {}
     for isbn13, q in wanted:
@@ -226,30 +257,50 @@ async def quote(
             raise Missing(f"No book with ISBN {isbn13} in the catalog.", code="unknown_isbn")
         if int(b["stock"]) < q:
             raise Clash(
-                f"Only {b['stock']} copies of “{b['title']}” are in stock (you asked for {q})." if b["stock"]
-                else f"“{b['title']}” is out of stock.", code="out_of_stock",
+                f"Only {b['stock']} copies of “{b['title']}” are in stock (you asked for {q})."
+                if b["stock"]
+                else f"“{b['title']}” is out of stock.",
+                code="out_of_stock",
             )
         lines.append((isbn13, q, int(b["price_cents"])))
     lines.sort()
     total = sum(q * p for _, q, p in lines)
     quote_id = "q_" + secrets.token_urlsafe(12)
     expires = int(time.time()) + limits.quote_ttl_s
-    payload = {"q": quote_id, "p": principal, "i": [list(x) for x in lines], "t": total, "c": CURRENCY,
-               "e": expires}
+    payload = {
+        "q": quote_id,
+        "p": principal,
+        "i": [list(x) for x in lines],
+        "t": total,
+        "c": CURRENCY,
+        "e": expires,
+    }
     token = sign_token(secret, payload)
     await db.execute(
         "INSERT INTO quotes (id, principal, items, total_cents, currency, from_cart, token_hash, expires_at)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, to_timestamp(%s))",
-        quote_id, principal, json.dumps(payload["i"]), total, CURRENCY, from_cart,
-        hashlib.sha256(token.encode()).hexdigest(), expires,
+        quote_id,
+        principal,
+        json.dumps(payload["i"]),
+        total,
+        CURRENCY,
+        from_cart,
+        hashlib.sha256(token.encode()).hexdigest(),
+        expires,
     )
     demo = any(books[i]["demo"] for i, _, _ in lines)
     return {
         "quote_id": quote_id,
         "token": token,
         "items": [
-            {"isbn": i, "title": books[i]["title"], "author": books[i]["author"], "quantity": q,
-             "unit_price_cents": p, "line_total_cents": q * p}
+            {
+                "isbn": i,
+                "title": books[i]["title"],
+                "author": books[i]["author"],
+                "quantity": q,
+                "unit_price_cents": p,
+                "line_total_cents": q * p,
+            }
             for i, q, p in lines
         ],
         "total_cents": total,
@@ -263,13 +314,22 @@ async def quote(
 
 # ---------------------------------------------------------------- orders
 
-def _order_dict(order: dict[str, Any], items: list[dict[str, Any]], *, replayed: bool = False) -> dict[str, Any]:
+
+def _order_dict(
+    order: dict[str, Any], items: list[dict[str, Any]], *, replayed: bool = False
+) -> dict[str, Any]:
     out = {
         "order_id": order["id"],
         "status": order["status"],
         "items": [
-            {"isbn": i["isbn13"], "title": i["title"], "author": i["author"], "quantity": int(i["quantity"]),
-             "unit_price_cents": int(i["unit_price_cents"]), "line_total_cents": int(i["line_total_cents"])}
+            {
+                "isbn": i["isbn13"],
+                "title": i["title"],
+                "author": i["author"],
+                "quantity": int(i["quantity"]),
+                "unit_price_cents": int(i["unit_price_cents"]),
+                "line_total_cents": int(i["line_total_cents"]),
+            }
             for i in items
         ],
         "total_cents": int(order["total_cents"]),
@@ -298,12 +358,15 @@ async def place_order(
 ) -> dict[str, Any]:
     key = (idempotency_key or "").strip() if isinstance(idempotency_key, str) else ""
     if not key or len(key) > 200 or not set(key) <= _KEY_CHARS:
-        raise BadRequest("An idempotency key of 1-200 characters (letters, digits, - _ . :) is required.",
-                         code="bad_idempotency_key")
+        raise BadRequest(
+            "An idempotency key of 1-200 characters (letters, digits, - _ . :) is required.",
+            code="bad_idempotency_key",
+        )
     payload = verify_token(secret, token)
     if payload["p"] != principal:
-        raise BadRequest("This confirmation token was issued to someone else; ask for a new quote.",
-                         code="bad_token")
+        raise BadRequest(
+            "This confirmation token was issued to someone else; ask for a new quote.", code="bad_token"
+        )
     request_hash = hashlib.sha256(token.encode()).hexdigest()
     order_id = "ord_" + secrets.token_urlsafe(12)
     async with db.pool.connection() as conn, conn.transaction():
@@ -322,23 +385,31 @@ async def place_order(
             )
             existing = await cur.fetchone()
             if existing is None:
-                raise BadRequest("This confirmation token does not match a quote; ask for a new quote.",
-                                 code="bad_token")
+                raise BadRequest(
+                    "This confirmation token does not match a quote; ask for a new quote.", code="bad_token"
+                )
             if existing["request_hash"] != request_hash:
-                raise Clash("This idempotency key was already used for a different order; use a new key "
-                            "for a new order.", code="idempotency_key_reused")
+                raise Clash(
+                    "This idempotency key was already used for a different order; use a new key "
+                    "for a new order.",
+                    code="idempotency_key_reused",
+                )
             loaded = await _load(conn, existing["id"])
             assert loaded is not None
             return _order_dict(*loaded, replayed=True)
         if payload["e"] < time.time():
-            raise Clash(f"This quote expired at {_iso(payload['e'])}; ask for a new quote.", code="quote_expired")
+            raise Clash(
+                f"This quote expired at {_iso(payload['e'])}; ask for a new quote.", code="quote_expired"
+            )
         cur = await conn.execute(
             "UPDATE quotes SET order_id = %s WHERE id = %s AND order_id IS NULL RETURNING from_cart",
             (order_id, payload["q"]),
         )
         q = await cur.fetchone()
         if q is None:
-            raise Clash("This quote was already used for another order; ask for a new quote.", code="quote_used")
+            raise Clash(
+                "This quote was already used for another order; ask for a new quote.", code="quote_used"
+            )
         lines = [(str(i), int(n), int(p)) for i, n, p in payload["i"]]
         cur = await conn.execute(
             "SELECT isbn13, title, author, price_cents, stock, demo FROM books WHERE isbn13 = ANY(%s)"
@@ -352,13 +423,22 @@ async def place_order(
             if b is None:
                 raise Clash(f"ISBN {isbn13} is no longer sold; ask for a new quote.", code="unavailable")
             if int(b["price_cents"]) != price:
-                changed.append(f"“{b['title']}” was {format_cents(price)}, now {format_cents(int(b['price_cents']))}")
+                changed.append(
+                    f"“{b['title']}” was {format_cents(price)}, now {format_cents(int(b['price_cents']))}"
+                )
             if int(b["stock"]) < n:
-                short.append(f"only {b['stock']} of “{b['title']}” left (you asked for {n})" if b["stock"]
-                             else f"“{b['title']}” sold out")
+                short.append(
+                    f"only {b['stock']} of “{b['title']}” left (you asked for {n})"
+                    if b["stock"]
+                    else f"“{b['title']}” sold out"
+                )
         if changed:
-            raise Clash("Prices changed since your quote: " + "; ".join(changed)
-                        + ". Please review a new quote and confirm again.", code="price_changed")
+            raise Clash(
+                "Prices changed since your quote: "
+                + "; ".join(changed)
+                + ". Please review a new quote and confirm again.",
+                code="price_changed",
+            )
         if short:
             raise Clash("Not enough stock: " + "; ".join(short) + ".", code="out_of_stock")
         for isbn13, n, _ in lines:
@@ -371,8 +451,10 @@ async def place_order(
             await c2.executemany(
                 "INSERT INTO order_items (order_id, line, isbn13, title, author, quantity, unit_price_cents,"
                 " line_total_cents) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [(order_id, k + 1, i, books[i]["title"], books[i]["author"], n, p, n * p)
-                 for k, (i, n, p) in enumerate(lines)],
+                [
+                    (order_id, k + 1, i, books[i]["title"], books[i]["author"], n, p, n * p)
+                    for k, (i, n, p) in enumerate(lines)
+                ],
             )
         demo = any(books[i]["demo"] for i, _, _ in lines)
         await conn.execute("UPDATE orders SET demo_price = %s WHERE id = %s", (demo, order_id))
@@ -408,7 +490,8 @@ async def list_orders(db: Any, principal: str, *, limit: int = 50) -> list[dict[
     if not orders:
         return []
     items = await db.fetch(
-        "SELECT * FROM order_items WHERE order_id = ANY(%s) ORDER BY order_id, line", [o["id"] for o in orders]
+        "SELECT * FROM order_items WHERE order_id = ANY(%s) ORDER BY order_id, line",
+        [o["id"] for o in orders],
     )
     by: dict[str, list[dict[str, Any]]] = {}
     for i in items:
@@ -428,13 +511,17 @@ async def cancel_order(db: Any, principal: str, order_id: str, *, staff: bool = 
             assert loaded is not None
             return _order_dict(*loaded)
         if order["status"] != "placed":
-            raise Clash(f"Order {order['id']} has already {order['status']} and can no longer be cancelled.",
-                        code="not_cancellable")
-        cur = await conn.execute("SELECT isbn13, quantity FROM order_items WHERE order_id = %s ORDER BY isbn13",
-                                 (order["id"],))
+            raise Clash(
+                f"Order {order['id']} has already {order['status']} and can no longer be cancelled.",
+                code="not_cancellable",
+            )
+        cur = await conn.execute(
+            "SELECT isbn13, quantity FROM order_items WHERE order_id = %s ORDER BY isbn13", (order["id"],)
+        )
         for it in await cur.fetchall():
-            await conn.execute("UPDATE books SET stock = stock + %s WHERE isbn13 = %s",
-                               (it["quantity"], it["isbn13"]))
+            await conn.execute(
+                "UPDATE books SET stock = stock + %s WHERE isbn13 = %s", (it["quantity"], it["isbn13"])
+            )
         await conn.execute(
             "UPDATE orders SET status = 'cancelled', cancelled_at = now(), updated_at = now() WHERE id = %s",
             (order["id"],),
@@ -454,7 +541,8 @@ async def set_status(db: Any, order_id: str, status: str, *, staff: bool) -> Non
     rows = await db.fetch(
         f"UPDATE orders SET status = %s, updated_at = now(){col} WHERE id = %s AND status <> 'cancelled'"
         " RETURNING id",
-        status, order_id,
+        status,
+        order_id,
     )
     if not rows:
         raise Missing(f"No open order {order_id} found.", code="order_not_found")

@@ -28,7 +28,12 @@ from memory.commerce.catalog import book_text, normalize_isbn, to_public
 from memory.commerce.importer import ImportReport, detect_format, refresh_hot
 
 __all__ = [
-    "also_liked", "compute_also_liked", "embed_catalog_batch", "import_ratings", "refresh_stats", "similar",
+    "also_liked",
+    "compute_also_liked",
+    "embed_catalog_batch",
+    "import_ratings",
+    "refresh_stats",
+    "similar",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,12 +67,18 @@ def _rating_triples(path: Path, fmt: str, report: ImportReport) -> Iterator[tupl
             if len(p) == 3 and p[0][:1] == '"' and p[2][-1:] == '"':
                 yield p[0][1:], p[1], p[2][:-1]
             else:  # an unusual line: let the csv module decide
-                row = next(csv.reader([line], delimiter=";", quotechar='"', escapechar="\\", doublequote=False), [])
+                row = next(
+                    csv.reader([line], delimiter=";", quotechar='"', escapechar="\\", doublequote=False), []
+                )
                 yield (*(row + [None, None, None])[:3],)  # type: ignore[misc]
 
 
 def _parse_ratings(
-    path: Path, fmt: str, isbn10: dict[str, int], isbn13: dict[str, int], report: ImportReport,
+    path: Path,
+    fmt: str,
+    isbn10: dict[str, int],
+    isbn13: dict[str, int],
+    report: ImportReport,
     progress: Progress | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(user ids, book indexes, ratings) with the last rating of each (user, book) kept."""
@@ -98,20 +109,23 @@ def _parse_ratings(
                 unknown += 1
             continue
         try:
-            u, r = int(user), int(rating)  # type: ignore[arg-type]
+            uid, rv = int(user), int(rating)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             bad_values += 1
             continue
-        if not (0 <= r <= 10 and 0 <= u < 2**31):
+        if not (0 <= rv <= 10 and 0 <= uid < 2**31):
             bad_values += 1
             continue
-        users.append(u)
+        users.append(uid)
         items.append(idx)
-        vals.append(r)
+        vals.append(rv)
         if progress and len(users) % 200_000 == 0:
             progress("ratings", report.read, max(report.read, 1_150_000))
-    for reason, n in (("invalid ISBN", bad_isbn), ("ISBN not in catalog", unknown),
-                      ("bad user id or rating", bad_values)):
+    for reason, n in (
+        ("invalid ISBN", bad_isbn),
+        ("ISBN not in catalog", unknown),
+        ("bad user id or rating", bad_values),
+    ):
         if n:
             report.reasons[reason] += n
             report.rejected += n
@@ -133,8 +147,9 @@ def _copy_text(cols: list[Any], n: int, start: int, stop: int) -> str:
     return "".join("\t".join(str(c[i]) for c in cols) + "\n" for i in range(start, min(stop, n)))
 
 
-async def import_ratings(db: Any, path: Path | str, *, progress: Progress | None = None,
-                         recompute: bool = True) -> ImportReport:
+async def import_ratings(
+    db: Any, path: Path | str, *, progress: Progress | None = None, recompute: bool = True
+) -> ImportReport:
     """Load ratings (user, ISBN, 0-10; 0 = implicit); ratings of books not in the catalog are skipped.
 
     Formats: Book-Crossing (``"User-ID";"ISBN";"Book-Rating"``, Latin-1), CSV ``user_id,isbn,rating``
@@ -169,18 +184,26 @@ async def import_ratings(db: Any, path: Path | str, *, progress: Progress | None
             )
             target = "stage_ratings"
         cols = [users.tolist(), isbns.tolist(), vals.tolist()]
-        async with conn.cursor() as cur, cur.copy(f"COPY {target} (user_id, isbn13, rating) FROM STDIN") as cp:
+        async with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY {target} (user_id, isbn13, rating) FROM STDIN") as cp,
+        ):
             for i in range(0, n, 100_000):
                 await cp.write(await asyncio.to_thread(_copy_text, cols, n, i, i + 100_000))
         phases["copy"] = time.perf_counter() - t0
         if bulk:
-            await conn.execute("ALTER TABLE ratings ADD CONSTRAINT ratings_pkey PRIMARY KEY (user_id, isbn13)")
+            await conn.execute(
+                "ALTER TABLE ratings ADD CONSTRAINT ratings_pkey PRIMARY KEY (user_id, isbn13)"
+            )
             report.inserted = n
             stats = _stats_rows(names, items, vals)
             await conn.execute("TRUNCATE book_stats")
-            async with conn.cursor() as cur, cur.copy(
-                "COPY book_stats (isbn13, rating_count, explicit_count, rating_avg) FROM STDIN"
-            ) as cp:
+            async with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY book_stats (isbn13, rating_count, explicit_count, rating_avg) FROM STDIN"
+                ) as cp,
+            ):
                 await cp.write(stats)
         else:
             cur = await conn.execute(
@@ -197,6 +220,8 @@ async def import_ratings(db: Any, path: Path | str, *, progress: Progress | None
         phases["index+stats"] = time.perf_counter() - t0
     log.info("ratings import phases (cumulative s): %s", {k: round(v, 2) for k, v in phases.items()})
     report.seconds = time.perf_counter() - t0
+    if progress:
+        progress("ratings", report.read, report.read)
     log.info("ratings import: %s", {k: v for k, v in report.to_dict().items() if k != "examples"})
     if recompute:
         await compute_also_liked(db, progress=progress)
@@ -283,7 +308,12 @@ def _neighbours(
 
 
 async def compute_also_liked(
-    db: Any, *, min_count: int = 10, max_user_items: int = 200, top_k: int = 20, min_co: int = 3,
+    db: Any,
+    *,
+    min_count: int = 10,
+    max_user_items: int = 200,
+    top_k: int = 20,
+    min_co: int = 3,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Rebuild ``book_similar`` from ratings (see module docstring); return counts and seconds."""
@@ -291,21 +321,27 @@ async def compute_also_liked(
     if progress:
         progress("also_liked", 0, 3)
     buf = bytearray()
-    names = [r["isbn13"] for r in await db.fetch(
-        "SELECT isbn13 FROM book_stats WHERE rating_count >= %s ORDER BY isbn13", min_count
-    )]
+    names = [
+        r["isbn13"]
+        for r in await db.fetch(
+            "SELECT isbn13 FROM book_stats WHERE rating_count >= %s ORDER BY isbn13", min_count
+        )
+    ]
     async with db.pool.connection() as conn:
-        async with conn.cursor() as cur, cur.copy(
-            "COPY (SELECT r.user_id, m.i - 1, r.rating FROM ratings r"
-            " JOIN unnest(%s::text[]) WITH ORDINALITY AS m(isbn13, i) ON m.isbn13 = r.isbn13"
-            " WHERE r.rating = 0 OR r.rating >= 6) TO STDOUT",
-            (names,),
-        ) as cp:
+        async with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY (SELECT r.user_id, m.i - 1, r.rating FROM ratings r"
+                " JOIN unnest(%s::text[]) WITH ORDINALITY AS m(isbn13, i) ON m.isbn13 = r.isbn13"
+                " WHERE r.rating = 0 OR r.rating >= 6) TO STDOUT",
+                (names,),
+            ) as cp,
+        ):
             async for chunk in cp:
                 buf += chunk
         if progress:
             progress("also_liked", 1, 3)
-        rows, stats = await asyncio.to_thread(
+        rows, counts = await asyncio.to_thread(
             _neighbours, bytes(buf), names, min_count, max_user_items, top_k, min_co
         )
         del buf
@@ -313,12 +349,17 @@ async def compute_also_liked(
             progress("also_liked", 2, 3)
         async with conn.transaction():
             await conn.execute("TRUNCATE book_similar")
-            async with conn.cursor() as cur, cur.copy(
-                "COPY book_similar (isbn13, other_isbn13, score, co_count, high_count) FROM STDIN"
-            ) as cp:
+            async with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY book_similar (isbn13, other_isbn13, score, co_count, high_count) FROM STDIN"
+                ) as cp,
+            ):
                 for i in range(0, len(rows), 50_000):
-                    await cp.write("".join(f"{a}\t{b}\t{s:.5f}\t{k}\t{h}\n" for a, b, s, k, h in rows[i : i + 50_000]))
-    stats["seconds"] = round(time.perf_counter() - t0, 2)
+                    await cp.write(
+                        "".join(f"{a}\t{b}\t{s:.5f}\t{k}\t{h}\n" for a, b, s, k, h in rows[i : i + 50_000])
+                    )
+    stats: dict[str, Any] = {**counts, "seconds": round(time.perf_counter() - t0, 2)}
     if progress:
         progress("also_liked", 3, 3)
     log.info("also-liked table: %s", stats)
@@ -339,7 +380,8 @@ async def also_liked(db: Any, isbn: str, k: int = 5) -> list[dict[str, Any]]:
         " FROM book_similar bs JOIN books b ON b.isbn13 = bs.other_isbn13"
         " LEFT JOIN book_stats s ON s.isbn13 = b.isbn13"
         " WHERE bs.isbn13 = %s ORDER BY bs.score DESC, bs.co_count DESC LIMIT %s",
-        isbn13, k * 3,
+        isbn13,
+        k * 3,
     )
     seen = {_title_key(src["title"])}
     out: list[dict[str, Any]] = []
@@ -350,10 +392,14 @@ async def also_liked(db: Any, isbn: str, k: int = 5) -> list[dict[str, Any]]:
         seen.add(key)
         d = to_public(r)
         if r["high_count"]:
-            d["reason"] = (f"{r['high_count']} readers who rated “{src['title']}” highly also rated this "
-                           f"highly ({r['co_count']} readers liked or read both).")
+            d["reason"] = (
+                f"{r['high_count']} readers who rated “{src['title']}” highly also rated this "
+                f"highly ({r['co_count']} readers liked or read both)."
+            )
         else:
-            d["reason"] = f"{r['co_count']} readers who liked or read “{src['title']}” also liked or read this."
+            d["reason"] = (
+                f"{r['co_count']} readers who liked or read “{src['title']}” also liked or read this."
+            )
         d["kind"] = "also_liked"
         out.append(d)
         if len(out) >= k:
@@ -366,10 +412,14 @@ async def _vector_for(db: Any, embedder: Any, row: dict[str, Any]) -> np.ndarray
     if got is not None:
         emb = got["embedding"]
         return emb.to_numpy() if hasattr(emb, "to_numpy") else np.asarray(emb, dtype=np.float32)
-    vec = await asyncio.to_thread(embedder.embed_one, book_text(row["title"], row["author"], row["publisher"]))
+    vec = await asyncio.to_thread(
+        embedder.embed_one, book_text(row["title"], row["author"], row["publisher"])
+    )
     await db.execute(
         "INSERT INTO book_embeddings (isbn13, embedding, model) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-        row["isbn13"], vec, getattr(embedder, "name", ""),
+        row["isbn13"],
+        vec,
+        getattr(embedder, "name", ""),
     )
     return vec
 
@@ -386,7 +436,10 @@ async def similar(db: Any, embedder: Any, isbn: str, k: int = 5) -> list[dict[st
         "  ORDER BY embedding <=> %s LIMIT %s) e"
         " JOIN books b ON b.isbn13 = e.isbn13 LEFT JOIN book_stats s ON s.isbn13 = b.isbn13"
         " ORDER BY sim DESC, coalesce(s.rating_count, 0) DESC",
-        vec, isbn13, vec, k * 4,
+        vec,
+        isbn13,
+        vec,
+        k * 4,
     )
     seen = {_title_key(src["title"])}
     out: list[dict[str, Any]] = []
@@ -398,8 +451,10 @@ async def similar(db: Any, embedder: Any, isbn: str, k: int = 5) -> list[dict[st
         d = to_public(r)
         same_author = src["author"] and r["author"].lower() == src["author"].lower()
         lead = f"Also by {r['author']}; " if same_author else ""
-        d["reason"] = (f"{lead}close to “{src['title']}” in title, author and publisher "
-                       f"(semantic similarity {float(r['sim']):.2f}).")
+        d["reason"] = (
+            f"{lead}close to “{src['title']}” in title, author and publisher "
+            f"(semantic similarity {float(r['sim']):.2f})."
+        )
         d["kind"] = "similar"
         out.append(d)
         if len(out) >= k:

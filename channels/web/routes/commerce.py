@@ -146,9 +146,7 @@ class OrderOut(BaseModel):
     customer: str | None = None
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 403, 404, 409, 422)
-}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 403, 404, 409, 422)}
 
 
 async def _call(aw: Awaitable[T]) -> T | JSONResponse:
@@ -172,11 +170,21 @@ async def search(
     page: int = Query(1, ge=1),
     page_size: int = Query(10, ge=1, le=50),
 ) -> Any:
-    return await _call(catalog_tools.search_books(
-        q, author=author, publisher=publisher, year_min=year_min, year_max=year_max,
-        price_min_cents=price_min_cents, price_max_cents=price_max_cents, in_stock=in_stock, sort=sort,
-        page=page, page_size=page_size,
-    ))
+    return await _call(
+        catalog_tools.search_books(
+            q,
+            author=author,
+            publisher=publisher,
+            year_min=year_min,
+            year_max=year_max,
+            price_min_cents=price_min_cents,
+            price_max_cents=price_max_cents,
+            in_stock=in_stock,
+            sort=sort,
+            page=page,
+            page_size=page_size,
+        )
+    )
 
 
 @router.get("/v1/books/{isbn}", response_model=BookDetailOut, responses=_ERRORS)
@@ -186,7 +194,8 @@ async def book(isbn: str = Path(max_length=40)) -> Any:
 
 @router.get("/v1/books/{isbn}/recommendations", response_model=list[RecommendationOut], responses=_ERRORS)
 async def recommendations(
-    isbn: str = Path(max_length=40), kind: Literal["similar", "also_liked"] = "similar",
+    isbn: str = Path(max_length=40),
+    kind: Literal["similar", "also_liked"] = "similar",
     k: int = Query(5, ge=1, le=20),
 ) -> Any:
     return await _call(catalog_tools.recommend(isbn, kind, k))
@@ -215,15 +224,21 @@ async def quote(principal: PrincipalDep, body: QuoteIn | None = None) -> Any:
 
 @router.post("/v1/orders", response_model=OrderOut, status_code=201, responses=_ERRORS)
 async def place(
-    body: PlaceOrderIn, principal: PrincipalDep,
+    body: PlaceOrderIn,
+    principal: PrincipalDep,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
 ) -> Any:
     if not idempotency_key:
-        return JSONResponse(status_code=400, content={
-            "error": "idempotency_key_required",
-            "message": "Send an Idempotency-Key header (a fresh random value per order; reuse it on retry).",
-        })
-    result = await _call(order_tools.place_order(body.token, principal=principal, idempotency_key=idempotency_key))
+        return JSONResponse(
+            status_code=400,
+            content={
+                "error": "idempotency_key_required",
+                "message": "Send an Idempotency-Key header (a fresh random value per order; reuse it on retry).",
+            },
+        )
+    result = await _call(
+        order_tools.place_order(body.token, principal=principal, idempotency_key=idempotency_key)
+    )
     if isinstance(result, dict) and result.get("replayed"):
         return JSONResponse(status_code=200, content=OrderOut(**result).model_dump())
     return result

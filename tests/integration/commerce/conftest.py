@@ -17,12 +17,30 @@ BOOKS = [
     ("0195153448", "Classical Mythology", "Mark P. O. Morford", 2002, "Oxford University Press", "12.99", 5),
     ("0002005018", "Clara Callan", "Richard Bruce Wright", 2001, "HarperFlamingo Canada", "9.99", 1),
     ("0060973129", "Decision in Normandy", "Carlo D'Este", 1991, "HarperPerennial", "15.00", 0),
-    ("0374157065", "Flu: The Story of the Great Influenza Pandemic of 1918", "Gina Bari Kolata", 1999,
-     "Farrar Straus Giroux", "20.00", 100),
-    ("0393045218", "The Mummies of Urumchi", "E. J. W. Barber", 1999, "W. W. Norton &amp; Company", "27.50", 3),
+    (
+        "0374157065",
+        "Flu: The Story of the Great Influenza Pandemic of 1918",
+        "Gina Bari Kolata",
+        1999,
+        "Farrar Straus Giroux",
+        "20.00",
+        100,
+    ),
+    (
+        "0393045218",
+        "The Mummies of Urumchi",
+        "E. J. W. Barber",
+        1999,
+        "W. W. Norton &amp; Company",
+        "27.50",
+        3,
+    ),
 ]
 ISBN13 = {
-    "mythology": "9780195153446", "clara": "9780002005012", "normandy": "9780060973124", "flu": "9780374157067",
+    "mythology": "9780195153446",
+    "clara": "9780002005012",
+    "normandy": "9780060973124",
+    "flu": "9780374157067",
     "mummies": "9780393045215",
 }
 

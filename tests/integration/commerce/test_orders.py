@@ -41,7 +41,9 @@ async def test_cart_quote_place_flow(shop: dict[str, Any], alice: Principal) -> 
 
 async def test_fifty_concurrent_buyers_of_the_last_copy(shop: dict[str, Any]) -> None:
     buyers = [Principal.parse(f"customer:buyer{i}") for i in range(50)]
-    quotes = [await o.quote_order([{"isbn": shop["isbn"]["clara"], "quantity": 1}], principal=p) for p in buyers]
+    quotes = [
+        await o.quote_order([{"isbn": shop["isbn"]["clara"], "quantity": 1}], principal=p) for p in buyers
+    ]
 
     async def buy(p: Principal, q: dict[str, Any]) -> Any:
         try:
@@ -70,7 +72,9 @@ async def test_thousand_retries_with_one_key_make_one_order(shop: dict[str, Any]
     results = await asyncio.gather(*(retry() for _ in range(1000)))
     assert len({r["order_id"] for r in results}) == 1
     assert sum(1 for r in results if not r.get("replayed")) == 1
-    row = await shop["deps"].db.fetchrow("SELECT count(*) AS n FROM orders WHERE principal = 'customer:alice'")
+    row = await shop["deps"].db.fetchrow(
+        "SELECT count(*) AS n FROM orders WHERE principal = 'customer:alice'"
+    )
     assert row["n"] == 1
     assert await _stock(shop, "flu") == 98
 
@@ -86,7 +90,9 @@ async def test_same_key_different_payload_conflicts(shop: dict[str, Any], alice:
         await o.place_order(q1["token"], principal=alice, idempotency_key="other")
 
 
-async def test_other_customers_order_is_not_found(shop: dict[str, Any], alice: Principal, bob: Principal) -> None:
+async def test_other_customers_order_is_not_found(
+    shop: dict[str, Any], alice: Principal, bob: Principal
+) -> None:
     q = await o.quote_order([{"isbn": shop["isbn"]["flu"], "quantity": 1}], principal=alice)
     order = await o.place_order(q["token"], principal=alice, idempotency_key="a1")
     for call in (o.order_status, o.cancel_order):
@@ -102,7 +108,9 @@ async def test_other_customers_order_is_not_found(shop: dict[str, Any], alice: P
     staff = Principal.parse("employee:carol:orders")
     seen = await o.order_status(order["order_id"], principal=staff)
     assert seen["customer"] == "customer:alice"
-    assert [x["order_id"] for x in await o.list_orders(principal=staff, customer="customer:alice")] == [order["order_id"]]
+    assert [x["order_id"] for x in await o.list_orders(principal=staff, customer="customer:alice")] == [
+        order["order_id"]
+    ]
     with pytest.raises(NotFound):
         await o.order_status(order["order_id"], principal=Principal.parse("employee:dave:support"))
     with pytest.raises(Forbidden):
@@ -138,7 +146,13 @@ async def test_tampered_token_is_refused(shop: dict[str, Any], alice: Principal)
     q = await o.quote_order([{"isbn": shop["isbn"]["flu"], "quantity": 1}], principal=alice)
     payload = verify_token(secret, q["token"])
     cheaper = {**payload, "i": [[shop["isbn"]["flu"], 1, 1]], "t": 1}
-    forged = q["token"].rsplit(".", 1)[0].split(".")[0] + "." + sign_token(secret, cheaper).split(".")[1] + "." + q["token"].rsplit(".", 1)[1]
+    forged = (
+        q["token"].rsplit(".", 1)[0].split(".")[0]
+        + "."
+        + sign_token(secret, cheaper).split(".")[1]
+        + "."
+        + q["token"].rsplit(".", 1)[1]
+    )
     for bad in (forged, q["token"][:-3] + "abc", "q1.e30.AAAA", ""):
         with pytest.raises(InvalidInput):
             await o.place_order(bad, principal=alice, idempotency_key="t1")
@@ -151,7 +165,9 @@ async def test_tampered_token_is_refused(shop: dict[str, Any], alice: Principal)
 
 async def test_price_change_requires_reconfirmation(shop: dict[str, Any], alice: Principal) -> None:
     q = await o.quote_order([{"isbn": shop["isbn"]["flu"], "quantity": 1}], principal=alice)
-    await shop["deps"].db.execute("UPDATE books SET price_cents = 2500 WHERE isbn13 = %s", shop["isbn"]["flu"])
+    await shop["deps"].db.execute(
+        "UPDATE books SET price_cents = 2500 WHERE isbn13 = %s", shop["isbn"]["flu"]
+    )
     with pytest.raises(Conflict, match=r"was \$20.00, now \$25.00.*confirm again") as exc:
         await o.place_order(q["token"], principal=alice, idempotency_key="p1")
     assert exc.value.code == "price_changed"
@@ -161,8 +177,9 @@ async def test_price_change_requires_reconfirmation(shop: dict[str, Any], alice:
     assert order["total_cents"] == 2500
 
 
-async def test_expired_quote_is_refused(shop: dict[str, Any], alice: Principal,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_expired_quote_is_refused(
+    shop: dict[str, Any], alice: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LIBROMIND_QUOTE_TTL_S", "-1")
     q = await o.quote_order([{"isbn": shop["isbn"]["flu"], "quantity": 1}], principal=alice)
     with pytest.raises(Conflict, match="expired") as exc:

@@ -10,7 +10,14 @@ import pytest
 
 from memory.commerce import BadRequest
 from memory.commerce.catalog import format_cents, isbn13_to_10, normalize_isbn, to_public
-from memory.commerce.importer import ImportReport, _clean, _records, clean_text, demo_price_stock, detect_format
+from memory.commerce.importer import (
+    ImportReport,
+    _clean,
+    _records,
+    clean_text,
+    demo_price_stock,
+    detect_format,
+)
 
 
 @pytest.mark.parametrize(
@@ -56,10 +63,15 @@ def test_money_is_integer_cents() -> None:
 
 def test_clean_text_fixes_known_dirt() -> None:
     rep: Counter[str] = Counter()
-    assert clean_text("Barney &amp; Bj Go to the Police Station", rep) == "Barney & Bj Go to the Police Station"
+    assert (
+        clean_text("Barney &amp; Bj Go to the Police Station", rep) == "Barney & Bj Go to the Police Station"
+    )
     assert clean_text("Krazy &amp;amp; Ignatz") == "Krazy & Ignatz"
     assert clean_text("GuÃ\xada del lector", rep) == "Guía del lector"
-    assert clean_text('DK Readers: Creating the X-Men (Level 4)"', rep) == "DK Readers: Creating the X-Men (Level 4)"
+    assert (
+        clean_text('DK Readers: Creating the X-Men (Level 4)"', rep)
+        == "DK Readers: Creating the X-Men (Level 4)"
+    )
     assert clean_text("  two   spaces\tand\ttabs ") == "two spaces and tabs"
     assert rep["html_entities"] == 1 and rep["mojibake"] == 1 and rep["stray_quote"] == 1
 
@@ -70,10 +82,18 @@ def _clean_one(rec: dict, lenient: bool = False) -> tuple[tuple | None, ImportRe
 
 
 def test_row_validation_reasons() -> None:
-    ok = {"isbn": "0195153448", "title": "Classical Mythology", "author": "Mark P. O. Morford", "year": "2002",
-          "price": "12.99", "stock": "3"}
+    ok = {
+        "isbn": "0195153448",
+        "title": "Classical Mythology",
+        "author": "Mark P. O. Morford",
+        "year": "2002",
+        "price": "12.99",
+        "stock": "3",
+    }
     row, rep = _clean_one(ok)
-    assert row is not None and row[0] == "9780195153446" and row[8] == 1299 and row[9] == 3 and row[11] is False
+    assert (
+        row is not None and row[0] == "9780195153446" and row[8] == 1299 and row[9] == 3 and row[11] is False
+    )
     cases = {
         "bad ISBN check digit": {**ok, "isbn": "0195153449"},
         "missing title": {**ok, "title": "  "},
@@ -133,6 +153,17 @@ def test_bx_format_is_detected_and_parsed(tmp_path: Path) -> None:
 
 
 def test_public_book_always_carries_demo_flag() -> None:
-    row = {"isbn13": "9780195153446", "title": "T", "author": "A", "price_cents": 1299, "stock": 0, "demo": True}
+    row = {
+        "isbn13": "9780195153446",
+        "title": "T",
+        "author": "A",
+        "price_cents": 1299,
+        "stock": 0,
+        "demo": True,
+    }
     out = to_public(row)
-    assert out["demo_price"] is True and out["in_stock"] is False and out["price_display"].endswith("(demo price)")
+    assert (
+        out["demo_price"] is True
+        and out["in_stock"] is False
+        and out["price_display"].endswith("(demo price)")
+    )

@@ -7,8 +7,14 @@ import pytest
 from memory.commerce import BadRequest
 from memory.commerce.orders import Limits, _qty, sign_token, verify_token
 
-PAYLOAD = {"q": "q_abc", "p": "customer:alice", "i": [["9780195153446", 2, 1299]], "t": 2598, "c": "USD",
-           "e": 2_000_000_000}
+PAYLOAD = {
+    "q": "q_abc",
+    "p": "customer:alice",
+    "i": [["9780195153446", 2, 1299]],
+    "t": 2598,
+    "c": "USD",
+    "e": 2_000_000_000,
+}
 
 
 def test_token_roundtrip() -> None:
