@@ -7,6 +7,7 @@ cited passage does not support them (cosine of sentence embeddings plus content-
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,15 @@ import numpy as np
 from agent.policy.rules import content_words
 
 __all__ = [
-    "Composed", "RELEVANCE_MIN", "SUPPORT_MIN", "split_sentences", "citation", "extractive", "check_grounding",
-    "dont_know", "SentenceCache",
+    "Composed",
+    "RELEVANCE_MIN",
+    "SUPPORT_MIN",
+    "split_sentences",
+    "citation",
+    "extractive",
+    "check_grounding",
+    "dont_know",
+    "SentenceCache",
 ]
 
 # Chosen on evals/datasets/scenarios.jsonl (answerable vs unanswerable docs questions); see the report.
@@ -40,6 +48,9 @@ class Composed:
     relevance: float = 0.0
     flagged: list[str] = field(default_factory=list)
     grounded: bool = True
+    notice: str | None = None  # shown to the user (e.g. a fallback to the offline policy)
+    model: str | None = None
+    policy: str | None = None
 
 
 def split_sentences(text: str) -> list[str]:
@@ -82,8 +93,30 @@ class SentenceCache:
         self.embedder = embedder
         self.size = size
         self._data: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.RLock()  # used from worker threads (asyncio.to_thread)
+
+    def vector(self, text: str) -> np.ndarray:
+        """A question's embedding (LRU: the router and the answer step share one computation)."""
+        with self._lock:
+            return self._vector(text)
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = self._queries.get(text)
+        if vec is None:
+            vec = self.embedder.embed_one(text)
+            self._queries[text] = vec
+            if len(self._queries) > 1024:
+                self._queries.popitem(last=False)
+        else:
+            self._queries.move_to_end(text)
+        return vec
 
     def get(self, hits: list[dict[str, Any]]) -> list[tuple[list[str], np.ndarray]]:
+        with self._lock:
+            return self._get(hits)
+
+    def _get(self, hits: list[dict[str, Any]]) -> list[tuple[list[str], np.ndarray]]:
         missing = [h for h in hits if h["chunk_id"] not in self._data]
         if missing:
             sents = [split_sentences(h["text"]) or [" ".join(h["text"].split())[:360]] for h in missing]
@@ -119,13 +152,18 @@ def dont_know(question: str) -> Composed:
 
 
 def extractive(
-    question: str, focus: str, hits: list[dict[str, Any]], sentences: SentenceCache, *,
-    max_sentences: int = 3, relevance_min: float = RELEVANCE_MIN,
+    question: str,
+    focus: str,
+    hits: list[dict[str, Any]],
+    sentences: SentenceCache,
+    *,
+    max_sentences: int = 3,
+    relevance_min: float = RELEVANCE_MIN,
 ) -> Composed:
     """The sentences of the top passages that best answer the question, each with its citation."""
     if not hits:
         return dont_know(question)
-    qv = sentences.embedder.embed_one(question)
+    qv = sentences.vector(question)
     focus_words = content_words(focus or question)
     scored: list[tuple[float, float, int, int, str]] = []  # (score, cosine, hit index, sentence index, text)
     for hi, (sents, vecs) in enumerate(sentences.get(hits)):
@@ -154,8 +192,8 @@ def extractive(
         chosen.append(item)
     # keep passage order within a hit so the answer reads naturally
     best_of: dict[int, float] = {}
-    for c in chosen:
-        best_of[c[2]] = max(best_of.get(c[2], -9.0), c[0])
+    for ch in chosen:
+        best_of[ch[2]] = max(best_of.get(ch[2], -9.0), ch[0])
     chosen.sort(key=lambda t: (-best_of[t[2]], t[2], t[3]))
     cites: list[dict[str, Any]] = []
     index: dict[str, int] = {}
@@ -166,9 +204,9 @@ def extractive(
             cites.append(citation(h, s))
             index[h["chunk_id"]] = len(cites)
         else:
-            c = cites[index[h["chunk_id"]] - 1]
-            if s not in c["snippet"]:
-                c["snippet"] = f"{c['snippet']} … {s}"
+            cite = cites[index[h["chunk_id"]] - 1]
+            if s not in cite["snippet"]:
+                cite["snippet"] = f"{cite['snippet']} … {s}"
         parts.append(f"{s} [{index[h['chunk_id']]}]")
     return Composed(answer=" ".join(parts), citations=cites, relevance=best)
 
@@ -194,7 +232,9 @@ def check_grounding(
         for n in refs:
             sents, svecs = cache[n - 1]
             sim = float((svecs @ v).max()) if len(sents) else 0.0
-            overlap = len(content_words(s) & content_words(hits[n - 1]["text"])) / max(1, len(content_words(s)))
+            overlap = len(content_words(s) & content_words(hits[n - 1]["text"])) / max(
+                1, len(content_words(s))
+            )
             keys_ok = all(k in hits[n - 1]["text"].lower() for k in key_tokens(s))
             if keys_ok and (sim >= support_min or (overlap >= 0.6 and sim >= support_min - 0.15)):
                 ok_refs.append(n)

@@ -42,8 +42,15 @@ async def lookup(question: str, principal: Principal) -> dict[str, Any] | None:
         return None
     if entry is None:
         return {"meta": {"cacheable": True, "hit": False, "entry_id": None}, "reply": {}}
-    return {"meta": {"cacheable": True, "hit": True, "entry_id": entry.entry_id,
-                     "similarity": round(float(entry.similarity), 4)}, "reply": entry.reply}
+    return {
+        "meta": {
+            "cacheable": True,
+            "hit": True,
+            "entry_id": entry.entry_id,
+            "similarity": round(float(entry.similarity), 4),
+        },
+        "reply": entry.reply,
+    }
 
 
 async def store(question: str, principal: Principal, state: dict[str, Any]) -> str | None:

@@ -24,7 +24,7 @@ class AgentContext:
     channel: str = "api"
     policy: str | None = None  # offline | openai | llamacpp; default: settings.llm
     k: int = 5  # passages used for an answer
-    retrieve_k: int = 20  # candidates fetched before reranking
+    retrieve_k: int = 12  # candidates fetched before reranking
     expand: bool | None = None  # force (True) or forbid (False) query expansion; None: policy decides
 
 

@@ -14,6 +14,7 @@ theirs; ChatService compiles ``builder`` with the PostgreSQL saver).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -51,10 +52,8 @@ def _steps(state: AgentState, *names: str) -> list[str]:
 def _emit(runtime: Runtime[AgentContext] | None, event: dict[str, Any]) -> None:
     writer = getattr(runtime, "stream_writer", None)
     if writer is not None:
-        try:
+        with contextlib.suppress(Exception):  # streaming is best effort
             writer(event)
-        except Exception:  # noqa: BLE001 - streaming is best effort
-            pass
 
 
 # ---------------------------------------------------------------------------------------------- nodes
@@ -62,23 +61,37 @@ async def begin(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     """Start a turn: reset per-turn fields, remember the user's message, drop a stale quote."""
     message = str(state.get("message") or "").strip()
     messages = [*(state.get("messages") or []), {"role": "user", "content": message}][-MAX_HISTORY:]
-    return {**TURN_RESET, "message": message, "messages": messages, "quote": None, "memo": state.get("memo") or {}}
+    return {
+        **TURN_RESET,
+        "message": message,
+        "messages": messages,
+        "quote": None,
+        "memo": state.get("memo") or {},
+    }
 
 
 async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Ask the policy for the route of this turn (intent, standalone query, entities, skips)."""
     policy = await policy_for(runtime)
     principal = principal_of(_ctx(runtime))
-    route = await policy.route(state.get("message") or "", state.get("memo") or {}, principal,
-                               history=(state.get("messages") or [])[:-1])
+    route = await policy.route(
+        state.get("message") or "",
+        state.get("memo") or {},
+        principal,
+        history=(state.get("messages") or [])[:-1],
+    )
     ctx = _ctx(runtime)
     if ctx.expand is not None and route.get("intent") == "docs":
         route["expand"] = bool(ctx.expand)
     notices = list(state.get("notices") or [])
     if route.get("notice"):
         notices.append(route["notice"])
-    update: dict[str, Any] = {"route": route, "notices": notices, "policy": route.get("policy", policy.name),
-                              "model": route.get("model", policy.model)}
+    update: dict[str, Any] = {
+        "route": route,
+        "notices": notices,
+        "policy": route.get("policy", policy.name),
+        "model": route.get("model", policy.model),
+    }
     if route.get("intent") == "docs" and not route.get("followup"):
         from agent import caching
 
@@ -87,8 +100,11 @@ async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
             update["cache"] = cached["meta"]
             if cached["meta"].get("hit"):
                 reply = cached["reply"]
-                update.update(answer=reply.get("answer", ""), citations=reply.get("citations", []),
-                              steps=_steps(state, "answer"))
+                update.update(
+                    answer=reply.get("answer", ""),
+                    citations=reply.get("citations", []),
+                    steps=_steps(state, "answer"),
+                )
     return update
 
 
@@ -120,13 +136,17 @@ async def expand(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     query = state["route"]["query"]
     queries = [query]
     try:
-        for q in await expand_tool.expand_query(query, n=3, llm=policy.llm,
-                                                principal=principal_of(_ctx(runtime))):
+        for q in await expand_tool.expand_query(
+            query, n=3, llm=policy.llm, principal=principal_of(_ctx(runtime))
+        ):
             if q and q not in queries:
                 queries.append(q)
     except Exception as exc:  # noqa: BLE001 - expansion is an optimisation
-        return {"queries": queries, "steps": _steps(state, "expand"), "notices": [*state.get("notices", []),
-                                                                                f"expansion skipped: {exc}"]}
+        return {
+            "queries": queries,
+            "steps": _steps(state, "expand"),
+            "notices": [*state.get("notices", []), f"expansion skipped: {exc}"],
+        }
     return {"queries": queries, "steps": _steps(state, "expand")}
 
 
@@ -140,8 +160,9 @@ async def hyde(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
 
     policy = await policy_for(runtime)
     try:
-        text = await expand_tool.hyde(state["route"]["query"], llm=policy.llm,
-                                      principal=principal_of(_ctx(runtime)))
+        text = await expand_tool.hyde(
+            state["route"]["query"], llm=policy.llm, principal=principal_of(_ctx(runtime))
+        )
     except Exception:  # noqa: BLE001
         text = None
     return {"hyde_text": text, "steps": _steps(state, "hyde")}
@@ -154,8 +175,9 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     ctx = _ctx(runtime)
     route = state["route"]
     queries = state.get("queries") or [route["query"]]
-    hits = await knowledge.retrieve(queries, ctx.retrieve_k, principal=principal_of(ctx),
-                                    hyde_text=state.get("hyde_text"))
+    hits = await knowledge.retrieve(
+        queries, ctx.retrieve_k, principal=principal_of(ctx), hyde_text=state.get("hyde_text")
+    )
     decisive = bool(hits) and rerank.decisive(hits)
     if decisive or not hits:
         hits = hits[: ctx.k]
@@ -175,9 +197,7 @@ async def rerank_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict
     from tools import rerank
 
     ctx = _ctx(runtime)
-    hits = rerank.rerank(state["route"]["query"], [shop.to_hit(h) for h in state["hits"]], ctx.k)
-    if hasattr(hits, "__await__"):
-        hits = await hits  # type: ignore[misc]
+    hits = await rerank.rerank(state["route"]["query"], [shop.to_hit(h) for h in state["hits"]], ctx.k)
     return {"hits": [shop.hit_dict(h) for h in hits], "steps": _steps(state, "rerank")}
 
 
@@ -189,11 +209,18 @@ async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     if intent == "docs":
         policy = await policy_for(runtime)
         ctx = _ctx(runtime)
-        composed = await policy.compose(route["query"], route.get("focus") or route["query"],
-                                        (state.get("hits") or [])[: ctx.k],
-                                        writer=lambda e: _emit(runtime, e))
-        update.update(answer=composed.answer, citations=composed.citations, flagged=composed.flagged,
-                      relevance=round(float(composed.relevance), 4))
+        composed = await policy.compose(
+            route["query"],
+            route.get("focus") or route["query"],
+            (state.get("hits") or [])[: ctx.k],
+            writer=lambda e: _emit(runtime, e),
+        )
+        update.update(
+            answer=composed.answer,
+            citations=composed.citations,
+            flagged=composed.flagged,
+            relevance=round(float(composed.relevance), 4),
+        )
         notice = getattr(composed, "notice", None)
         if notice:
             update["notices"] = [*(state.get("notices") or []), notice]
@@ -204,9 +231,15 @@ async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         return update
     if intent == "smalltalk":
         text = state.get("message", "").lower()
-        key = "thanks" if "thank" in text or "cheers" in text else (
-            "bye" if "bye" in text or "see you" in text else ("who" if "who" in text or "what can" in text
-                                                               else "greet"))
+        key = (
+            "thanks"
+            if "thank" in text or "cheers" in text
+            else (
+                "bye"
+                if "bye" in text or "see you" in text
+                else ("who" if "who" in text or "what can" in text else "greet")
+            )
+        )
         update["answer"] = SMALLTALK_REPLIES[key]
     _emit(runtime, {"type": "token", "text": update.get("answer") or state.get("answer", "")})
     return update
@@ -215,7 +248,11 @@ async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
 async def clarify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Ask the user what they mean instead of guessing."""
     reason = (state.get("route") or {}).get("reason", "")
-    text = state.get("answer") if reason == "ambiguous" and state.get("answer") else CLARIFY.get(reason, CLARIFY[""])
+    text = (
+        state.get("answer")
+        if reason == "ambiguous" and state.get("answer")
+        else CLARIFY.get(reason, CLARIFY[""])
+    )
     return {"answer": text, "steps": _steps(state, "clarify")}
 
 
@@ -237,24 +274,29 @@ async def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         memo["last_items"] = [b["isbn"] for b in items][:10]
         if len(items) == 1:
             memo["focus_isbn"] = items[0]["isbn"]
-    if state.get("quote"):
-        memo["focus_isbn"] = (state["quote"].get("items") or [{}])[0].get("isbn", memo.get("focus_isbn"))
-    if state.get("order"):
-        memo["last_order_id"] = state["order"].get("id")
-    messages = [*(state.get("messages") or []), {"role": "assistant", "content": (state.get("answer") or "")[:600]}]
+    quote = state.get("quote") or {}
+    if quote:
+        memo["focus_isbn"] = (quote.get("items") or [{}])[0].get("isbn", memo.get("focus_isbn"))
+    order = state.get("order") or {}
+    if order:
+        memo["last_order_id"] = order.get("id")
+    messages = [
+        *(state.get("messages") or []),
+        {"role": "assistant", "content": (state.get("answer") or "")[:600]},
+    ]
     update: dict[str, Any] = {"memo": memo, "messages": messages[-MAX_HISTORY:]}
     cache = state.get("cache") or {}
     if cache.get("cacheable") and not cache.get("hit") and intent == "docs" and state.get("citations"):
         from agent import caching
 
-        entry = await caching.store(route["query"], principal_of(_ctx(runtime)), state)
+        entry = await caching.store(route["query"], principal_of(_ctx(runtime)), dict(state))
         if entry:
             update["cache"] = {**cache, "entry_id": entry}
     return update
 
 
 # ---------------------------------------------------------------------------------------------- wiring
-def build_graph() -> StateGraph:
+def build_graph() -> Any:
     b = StateGraph(AgentState, context_schema=AgentContext)
     b.add_node("begin", begin)
     b.add_node("understand", understand)
@@ -272,9 +314,11 @@ def build_graph() -> StateGraph:
     b.add_node("finish", finish)
     b.add_edge(START, "begin")
     b.add_edge("begin", "understand")
-    b.add_conditional_edges("understand", after_understand,
-                            ["expand", "hyde", "retrieve", "catalog", "order", "answer", "clarify", "refuse",
-                             "finish"])
+    b.add_conditional_edges(
+        "understand",
+        after_understand,
+        ["expand", "hyde", "retrieve", "catalog", "order", "answer", "clarify", "refuse", "finish"],
+    )
     b.add_conditional_edges("expand", after_expand, ["hyde", "retrieve"])
     b.add_edge("hyde", "retrieve")
     b.add_conditional_edges("retrieve", after_retrieve, ["rerank", "answer"])

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 __all__ = [
-    "ROUTER_SYSTEM", "ANSWER_SYSTEM", "answer_prompt", "router_prompt", "REFUSALS", "CLARIFY",
-    "DECLINED", "ORDER_NOT_CONFIRMED",
+    "ROUTER_SYSTEM",
+    "ANSWER_SYSTEM",
+    "answer_prompt",
+    "router_prompt",
+    "REFUSALS",
+    "CLARIFY",
+    "DECLINED",
+    "ORDER_NOT_CONFIRMED",
 ]
 
 ROUTER_SYSTEM = """You route messages for a bookstore assistant. Decide the intent of the user's LAST message:

@@ -45,10 +45,12 @@ def _principal(p: Principal | str) -> Principal:
 class ChatService:
     """Runs turns of the agent graph for (principal, thread, message)."""
 
-    def __init__(self, deps: Deps, checkpointer: Any, *, policy: str | None = None, record: bool = True) -> None:
+    def __init__(
+        self, deps: Deps, checkpointer: Any, *, policy: str | None = None, record: bool = True
+    ) -> None:
         self.deps = deps
         self.checkpointer = checkpointer
-        self.graph = builder.compile(checkpointer=checkpointer)
+        self.graph: Any = builder.compile(checkpointer=checkpointer)
         self.policy = policy
         self.record = record
         # "exit": one checkpoint write per turn (and at the confirmation interrupt) instead of one per step
@@ -56,7 +58,12 @@ class ChatService:
 
     @classmethod
     async def create(
-        cls, deps: Deps, *, policy: str | None = None, memory: str = "postgres", cache: bool = True,
+        cls,
+        deps: Deps,
+        *,
+        policy: str | None = None,
+        memory: str = "postgres",
+        cache: bool = True,
         record: bool = True,
     ) -> ChatService:
         """Wire the checkpointer (``postgres`` | ``memory``) and the semantic cache, install ``deps``."""
@@ -84,7 +91,9 @@ class ChatService:
     def config(self, principal: Principal, thread: str, channel: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": thread_key(principal.key, channel, thread)}}
 
-    async def pending_quote(self, principal: Principal | str, thread: str, *, channel: str = "api") -> dict | None:
+    async def pending_quote(
+        self, principal: Principal | str, thread: str, *, channel: str = "api"
+    ) -> dict | None:
         """The quote waiting for this user's confirmation in this thread, if any."""
         snap = await self.graph.aget_state(self.config(_principal(principal), thread, channel))
         for task in snap.tasks or ():
@@ -105,7 +114,10 @@ class ChatService:
         ctx = AgentContext(principal=p, channel=channel, policy=self.policy)
         with correlated():
             if len(message) > MAX_MESSAGE_CHARS:
-                yield {"type": "error", "message": f"Message too long ({MAX_MESSAGE_CHARS} characters at most)."}
+                yield {
+                    "type": "error",
+                    "message": f"Message too long ({MAX_MESSAGE_CHARS} characters at most).",
+                }
                 message = message[:MAX_MESSAGE_CHARS]
             pending = await self.pending_quote(p, thread, channel=channel)
             # Only the user's own next message resumes a pending confirmation.
@@ -116,7 +128,10 @@ class ChatService:
             error: str | None = None
             try:
                 async for mode, chunk in self.graph.astream(
-                    run_input, config, context=ctx, stream_mode=["updates", "custom", "values"],
+                    run_input,
+                    config,
+                    context=ctx,
+                    stream_mode=["updates", "custom", "values"],
                     durability=self.durability,
                 ):
                     if mode == "custom":
@@ -152,8 +167,9 @@ class ChatService:
                 await self._record(reply, p, channel, config, message, values)
             yield {"type": "final", "reply": reply}
 
-    def _reply(self, values: dict[str, Any], confirm: dict | None, error: str | None, t0: float,
-               thread: str) -> dict[str, Any]:
+    def _reply(
+        self, values: dict[str, Any], confirm: dict | None, error: str | None, t0: float, thread: str
+    ) -> dict[str, Any]:
         cache = values.get("cache") or {}
         answer = values.get("answer") or ""
         if error and not answer:
@@ -175,15 +191,31 @@ class ChatService:
             reply["error"] = error
         return reply
 
-    async def _record(self, reply: dict[str, Any], p: Principal, channel: str, config: dict, message: str,
-                      values: dict[str, Any]) -> None:
+    async def _record(
+        self,
+        reply: dict[str, Any],
+        p: Principal,
+        channel: str,
+        config: dict,
+        message: str,
+        values: dict[str, Any],
+    ) -> None:
         answer_id = answers_store.new_answer_id()
         try:
             await answers_store.record_answer(
-                self.deps.db, answer_id=answer_id, principal=p.key, channel=channel,
-                thread_id=config["configurable"]["thread_id"], question=message, answer=reply["answer"],
-                steps=reply["steps"], citations=reply["citations"], policy=values.get("policy") or "offline",
-                model=values.get("model"), latency_ms=reply["latency_ms"], cache_hit=reply["cache_hit"],
+                self.deps.db,
+                answer_id=answer_id,
+                principal=p.key,
+                channel=channel,
+                thread_id=config["configurable"]["thread_id"],
+                question=message,
+                answer=reply["answer"],
+                steps=reply["steps"],
+                citations=reply["citations"],
+                policy=values.get("policy") or "offline",
+                model=values.get("model"),
+                latency_ms=reply["latency_ms"],
+                cache_hit=reply["cache_hit"],
                 cache_entry_id=(values.get("cache") or {}).get("entry_id"),
                 order_id=(reply.get("order") or {}).get("id"),
             )
@@ -191,8 +223,9 @@ class ChatService:
         except Exception:  # noqa: BLE001 - losing a feedback anchor must not lose the answer
             log.warning("could not record answer", exc_info=True)
 
-    async def ask(self, principal: Principal | str, thread: str | None, message: str, *,
-                  channel: str = "api") -> dict[str, Any]:
+    async def ask(
+        self, principal: Principal | str, thread: str | None, message: str, *, channel: str = "api"
+    ) -> dict[str, Any]:
         """One turn; returns the DESIGN.md reply (+ answer_id, thread, quote, notices)."""
         reply: dict[str, Any] = {}
         async for event in self.stream(principal, thread, message, channel=channel):
@@ -200,13 +233,21 @@ class ChatService:
                 reply = event["reply"]
         return reply
 
-    async def feedback(self, answer_id: str, principal: Principal | str, score: int, *, channel: str = "api",
-                       comment: str | None = None) -> dict[str, Any]:
+    async def feedback(
+        self,
+        answer_id: str,
+        principal: Principal | str,
+        score: int,
+        *,
+        channel: str = "api",
+        comment: str | None = None,
+    ) -> dict[str, Any]:
         """Store a 👍 (+1) / 👎 (-1) for an answer; a 👎 drops the answer's cache entry."""
         from tools.feedback import record_feedback
 
-        return await record_feedback(answer_id, score, principal=_principal(principal), channel=channel,
-                                     comment=comment)
+        return await record_feedback(
+            answer_id, score, principal=_principal(principal), channel=channel, comment=comment
+        )
 
     async def aclose(self) -> None:
         """Nothing to close: the saver shares the database pool owned by ``deps``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
@@ -21,8 +21,17 @@ from agent.prompts import DECLINED, ORDER_NOT_CONFIRMED
 from agent.state import MAX_HISTORY, TURN_RESET, AgentState
 
 __all__ = [
-    "catalog", "after_catalog", "order", "after_order", "confirm", "wait", "hit_dict", "to_hit", "money",
-    "order_reply", "format_book",
+    "catalog",
+    "after_catalog",
+    "order",
+    "after_order",
+    "confirm",
+    "wait",
+    "hit_dict",
+    "to_hit",
+    "money",
+    "order_reply",
+    "format_book",
 ]
 
 _RECOMMEND_RE = re.compile(r"\b(similar|like|also liked|recommend\w*|suggest\w*|more like)\b", re.I)
@@ -31,12 +40,13 @@ _BY_RE = re.compile(r"\b(?:by|from author|written by|author)\s+([A-Z][\w.'-]+(?:
 _FILLER_RE = re.compile(
     r"^(please\s+)?(can you\s+|could you\s+)?(show me|find( me)?|search( the catalog)?( for)?|look for|"
     r"i'?m looking for|do you have( any)?|are there( any)?|give me|list|browse( your)?|recommend( me)?|"
-    r"suggest( me)?)\s+", re.I,
+    r"suggest( me)?)\s+",
+    re.I,
 )
 
 
 def hit_dict(hit: Any) -> dict[str, Any]:
-    d = dataclasses.asdict(hit) if dataclasses.is_dataclass(hit) else dict(hit)
+    d = dataclasses.asdict(hit) if dataclasses.is_dataclass(hit) else dict(hit)  # type: ignore[arg-type]
     d["score"] = float(d.get("score") or 0.0)
     d.pop("extra", None)
     return d
@@ -69,15 +79,30 @@ def format_book(b: dict[str, Any], n: int | None = None) -> str:
     head = f"{n}. " if n is not None else ""
     year = f", {b['year']}" if b.get("year") else ""
     price = b.get("price_display") or money(b.get("price_cents"), b.get("currency", "USD")) + (
-        " (demo price)" if b.get("demo_price") else "")
+        " (demo price)" if b.get("demo_price") else ""
+    )
     stock = "in stock" if (b.get("stock") or 0) > 0 else "out of stock"
     why = f" — {b['reason']}" if b.get("reason") else ""
     return f"{head}{b.get('title')} by {b.get('author') or 'unknown'}{year} (ISBN {b.get('isbn')}): {price}, {stock}{why}"
 
 
 def _slim(b: dict[str, Any]) -> dict[str, Any]:
-    keep = ("isbn", "title", "author", "year", "publisher", "price_cents", "currency", "price_display", "stock",
-            "demo_price", "reason", "match", "match_score", "rating_count")
+    keep = (
+        "isbn",
+        "title",
+        "author",
+        "year",
+        "publisher",
+        "price_cents",
+        "currency",
+        "price_display",
+        "stock",
+        "demo_price",
+        "reason",
+        "match",
+        "match_score",
+        "rating_count",
+    )
     return {k: b[k] for k in keep if k in b}
 
 
@@ -100,9 +125,13 @@ async def catalog(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
                 elif matches:
                     lines = [format_book(b, i) for i, b in enumerate(matches, 1)]
                     route["reason"] = "ambiguous"
-                    return {"route": route, "steps": steps, "items": [_slim(b) for b in matches],
-                            "answer": "Which of these do you want to order? Reply with its number or ISBN.\n"
-                            + "\n".join(lines)}
+                    return {
+                        "route": route,
+                        "steps": steps,
+                        "items": [_slim(b) for b in matches],
+                        "answer": "Which of these do you want to order? Reply with its number or ISBN.\n"
+                        + "\n".join(lines),
+                    }
                 else:
                     route["reason"] = "book"
                     return {"route": route, "steps": steps}
@@ -113,7 +142,7 @@ async def catalog(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
         if isbns:
             book = await cat.get_book(isbns[0])
             if _RECOMMEND_RE.search(text) and not re.search(r"\b(price|cost|stock)\b", text, re.I):
-                kind = "also_liked" if _ALSO_RE.search(text) else "similar"
+                kind: Literal["similar", "also_liked"] = "also_liked" if _ALSO_RE.search(text) else "similar"
                 recs = await cat.recommend(book["isbn"], kind=kind, k=5)
                 items = [_slim(b) for b in recs]
                 lead = f"Because you asked about {book['title']}, you might like:"
@@ -123,8 +152,12 @@ async def catalog(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
         if matches and _RECOMMEND_RE.search(text):
             kind = "also_liked" if _ALSO_RE.search(text) else "similar"
             recs = await cat.recommend(matches[0]["isbn"], kind=kind, k=5)
-            return _listing(route, steps, [_slim(b) for b in recs],
-                            f"Readers who liked {matches[0]['title']} might also like:")
+            return _listing(
+                route,
+                steps,
+                [_slim(b) for b in recs],
+                f"Readers who liked {matches[0]['title']} might also like:",
+            )
         named = await _named_books(cat, text, matches)
         if named:
             return _listing(route, steps, [_slim(b) for b in named], "Here is what I found in the catalog:")
@@ -143,8 +176,12 @@ async def catalog(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
                 items.append(_slim(b))
         items = items[:5]
         if not items:
-            return {"route": route, "steps": steps, "items": [],
-                    "answer": "I couldn't find matching books in our catalog. Try a title, an author or an ISBN."}
+            return {
+                "route": route,
+                "steps": steps,
+                "items": [],
+                "answer": "I couldn't find matching books in our catalog. Try a title, an author or an ISBN.",
+            }
         return _listing(route, steps, items, "Here is what I found in the catalog:")
     except ToolError as exc:
         return {"route": route, "steps": steps, "answer": exc.message, "items": []}
@@ -161,17 +198,32 @@ async def _named_books(cat: Any, text: str, matches: list[dict[str, Any]]) -> li
     said = " " + " ".join(re.findall(r"[a-z0-9&']+", text.lower().replace("&amp;", "&"))) + " "
 
     def named(pool: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        hits = [b for b in pool if b.get("match") == "isbn" or
-                (len(_title_key(b.get("title", ""))) >= 3 and f" {_title_key(b.get('title', ''))} " in said)]
-        return sorted(hits, key=lambda b: (b.get("match") != "isbn", -len(_title_key(b.get("title", ""))),
-                                           -int(b.get("rating_count") or 0)))
+        hits = [
+            b
+            for b in pool
+            if b.get("match") == "isbn"
+            or (len(_title_key(b.get("title", ""))) >= 3 and f" {_title_key(b.get('title', ''))} " in said)
+        ]
+        return sorted(
+            hits,
+            key=lambda b: (
+                b.get("match") != "isbn",
+                -len(_title_key(b.get("title", ""))),
+                -int(b.get("rating_count") or 0),
+            ),
+        )
 
     found = named(matches)
     if found or not re.search(r"[A-Za-z]{3}", text):
         return found
     q = _FILLER_RE.sub("", text).strip(" ?.!")
-    q = re.sub(r"^(i want to |i'?d like to |please |can i )?(buy|order|purchase|get me|add)\s+"
-               r"((\d+|one|two|three|four|five|a) (copies|copy) of )?", "", q, flags=re.I)
+    q = re.sub(
+        r"^(i want to |i'?d like to |please |can i )?(buy|order|purchase|get me|add)\s+"
+        r"((\d+|one|two|three|four|five|a) (copies|copy) of )?",
+        "",
+        q,
+        flags=re.I,
+    )
     q = re.sub(r"\s+(to my (cart|basket)|for me|please)$", "", q, flags=re.I).strip(" ?.!")
     if not q:
         return []
@@ -204,18 +256,30 @@ def after_catalog(state: AgentState) -> str:
 def order_reply(o: dict[str, Any]) -> dict[str, Any]:
     """The DESIGN.md ``order`` shape (+ cents and currency)."""
     total = o.get("total_cents", o.get("total"))
-    return {"id": o.get("order_id") or o.get("id"), "status": o.get("status"), "items": o.get("items") or [], "total": total,
-            "total_cents": total, "currency": o.get("currency", "USD")}
+    return {
+        "id": o.get("order_id") or o.get("id"),
+        "status": o.get("status"),
+        "items": o.get("items") or [],
+        "total": total,
+        "total_cents": total,
+        "currency": o.get("currency", "USD"),
+    }
 
 
 def _quote_text(q: dict[str, Any]) -> str:
     cur = q.get("currency", "USD")
-    lines = [f"- {it.get('quantity')} x {it.get('title')} (ISBN {it.get('isbn')}) at "
-             f"{money(it.get('unit_price_cents'), cur)} = {money(it.get('line_total_cents'), cur)}"
-             for it in q.get("items") or []]
+    lines = [
+        f"- {it.get('quantity')} x {it.get('title')} (ISBN {it.get('isbn')}) at "
+        f"{money(it.get('unit_price_cents'), cur)} = {money(it.get('line_total_cents'), cur)}"
+        for it in q.get("items") or []
+    ]
     demo = " (demo prices)" if q.get("demo_price") else ""
-    return ("Please confirm this order:\n" + "\n".join(lines) + f"\nTotal: {money(q.get('total_cents'), cur)}{demo}."
-            "\nReply 'yes' to place it, or 'no' to cancel. Nothing is ordered until you confirm.")
+    return (
+        "Please confirm this order:\n"
+        + "\n".join(lines)
+        + f"\nTotal: {money(q.get('total_cents'), cur)}{demo}."
+        "\nReply 'yes' to place it, or 'no' to cancel. Nothing is ordered until you confirm."
+    )
 
 
 async def order(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -239,8 +303,10 @@ async def order(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             qty = max(1, min(int(route.get("quantity") or 1), 99))
             await orders.add_to_cart(route["isbns"][0], qty, principal=principal)
             cart = await orders.show_cart(principal=principal)
-            return {"steps": steps, "answer": _cart_text(cart, f"Added {qty} x {state['items'][0]['title']} "
-                                                               "to your cart.")}
+            return {
+                "steps": steps,
+                "answer": _cart_text(cart, f"Added {qty} x {state['items'][0]['title']} to your cart."),
+            }
         if action == "cart":
             return {"steps": steps, "answer": _cart_text(await orders.show_cart(principal=principal), "")}
         oid = route.get("order_id") or (state.get("memo") or {}).get("last_order_id")
@@ -249,18 +315,27 @@ async def order(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
                 route["reason"] = "order_id"
                 return {"steps": steps, "route": route}
             o = await orders.cancel_order(oid, principal=principal)
-            return {"steps": steps, "order": order_reply(o), "answer": f"Order {o.get('id')} is now {o.get('status')}."}
+            return {
+                "steps": steps,
+                "order": order_reply(o),
+                "answer": f"Order {o.get('id')} is now {o.get('status')}.",
+            }
         if oid:
             o = await orders.order_status(oid, principal=principal)
-            return {"steps": steps, "order": order_reply(o),
-                    "answer": f"Order {o.get('id')} is {o.get('status')} (total "
-                              f"{money(o.get('total_cents'), o.get('currency', 'USD'))})."}
+            return {
+                "steps": steps,
+                "order": order_reply(o),
+                "answer": f"Order {o.get('id')} is {o.get('status')} (total "
+                f"{money(o.get('total_cents'), o.get('currency', 'USD'))}).",
+            }
         listed = await orders.list_orders(principal=principal)
         rows = listed.get("items", listed.get("orders", [])) if isinstance(listed, dict) else listed
         if not rows:
             return {"steps": steps, "answer": "You have no orders yet."}
-        lines = [f"- {o.get('id')}: {o.get('status')}, {money(o.get('total_cents'), o.get('currency', 'USD'))}"
-                 for o in rows[:10]]
+        lines = [
+            f"- {o.get('id')}: {o.get('status')}, {money(o.get('total_cents'), o.get('currency', 'USD'))}"
+            for o in rows[:10]
+        ]
         return {"steps": steps, "answer": "Your orders:\n" + "\n".join(lines)}
     except ToolError as exc:
         return {"steps": steps, "answer": exc.message, "quote": None}
@@ -286,16 +361,19 @@ def after_order(state: AgentState) -> str:
 
 async def confirm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Show the exact items, database prices and total; ask for an explicit yes."""
-    return {"steps": _steps(state, "confirm"), "answer": _quote_text(state["quote"])}
+    return {"steps": _steps(state, "confirm"), "answer": _quote_text(state.get("quote") or {})}
 
 
 async def wait(state: AgentState, runtime: Runtime[AgentContext]) -> Command:
     """Pause the run (interrupt) until the user's next message; place the order only on an explicit yes."""
-    quote = state["quote"]
+    quote: dict[str, Any] = state.get("quote") or {}
     resume = interrupt({"type": "confirm", "quote": quote, "message": state.get("answer", "")})
     text = str(resume.get("message", "") if isinstance(resume, dict) else resume or "").strip()
-    messages = [*(state.get("messages") or []), {"role": "assistant", "content": state.get("answer", "")[:600]},
-                {"role": "user", "content": text}][-MAX_HISTORY:]
+    messages = [
+        *(state.get("messages") or []),
+        {"role": "assistant", "content": state.get("answer", "")[:600]},
+        {"role": "user", "content": text},
+    ][-MAX_HISTORY:]
     base = {**TURN_RESET, "message": text, "messages": messages, "quote": None}
     decision = rules.confirmation(text)
     if decision == "yes":
@@ -304,17 +382,27 @@ async def wait(state: AgentState, runtime: Runtime[AgentContext]) -> Command:
 
         principal = principal_of(_ctx(runtime))
         try:
-            placed = await orders.place_order(quote["token"], principal=principal,
-                                              idempotency_key=f"quote:{quote['quote_id']}")
+            placed = await orders.place_order(
+                quote["token"], principal=principal, idempotency_key=f"quote:{quote['quote_id']}"
+            )
         except ToolError as exc:
-            return Command(goto="answer", update={**base, "steps": ["confirm", "order"], "answer":
-                                                  f"The order was not placed: {exc.message}"})
+            return Command(
+                goto="answer",
+                update={
+                    **base,
+                    "steps": ["confirm", "order"],
+                    "answer": f"The order was not placed: {exc.message}",
+                },
+            )
         reply = order_reply({**placed, "currency": quote.get("currency", "USD")})
-        text_out = (f"Your order {reply['id']} is {reply['status']}. Total: "
-                    f"{money(reply['total'], reply['currency'])}" + (" (demo prices)." if quote.get("demo_price")
-                                                                      else "."))
-        return Command(goto="answer", update={**base, "steps": ["confirm", "order"], "order": reply,
-                                              "answer": text_out})
+        text_out = (
+            f"Your order {reply['id']} is {reply['status']}. Total: "
+            f"{money(reply['total'], reply['currency'])}"
+            + (" (demo prices)." if quote.get("demo_price") else ".")
+        )
+        return Command(
+            goto="answer", update={**base, "steps": ["confirm", "order"], "order": reply, "answer": text_out}
+        )
     if decision == "no":
         return Command(goto="answer", update={**base, "steps": ["confirm"], "answer": DECLINED})
     # anything else is a new request: the quote lapses and the message is handled normally

@@ -10,7 +10,18 @@ from typing import Any, TypedDict
 
 __all__ = ["AgentState", "TURN_RESET", "STEP_NAMES", "MAX_HISTORY"]
 
-STEP_NAMES = ("expand", "hyde", "retrieve", "rerank", "catalog", "order", "confirm", "answer", "clarify", "refuse")
+STEP_NAMES = (
+    "expand",
+    "hyde",
+    "retrieve",
+    "rerank",
+    "catalog",
+    "order",
+    "confirm",
+    "answer",
+    "clarify",
+    "refuse",
+)
 MAX_HISTORY = 20
 
 

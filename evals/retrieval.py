@@ -1,6 +1,6 @@
 """``libromind eval retrieval``: recall@5/10, MRR@10, nDCG@10 and latency for each retrieval stage.
 
-One run, one table: BM25 only, PostgreSQL full text only, dense only, hybrid (RRF and score fusion),
+One run, one table: BM25 only, PostgreSQL full text only, dense only, hybrid (score fusion, the default, and RRF),
 hybrid with expansion / HyDE, and the same with rerank. Relevance per DESIGN.md (source equal and
 whitespace-collapsed evidence contained). The corpus is ingested into the configured database first
 (unchanged files are skipped).
@@ -30,8 +30,9 @@ CONFIGS = [
     "bm25",
     "fts",
     "dense",
+    "hybrid-rrf",
+    "hybrid-rrf+rerank",
     "hybrid",
-    "hybrid-score",
     "hybrid+expansion",
     "hybrid+hyde",
     "hybrid+rerank",
@@ -52,7 +53,7 @@ def load_dataset(path: Path) -> list[dict[str, Any]]:
 def _searchers(principal: Any) -> dict[str, Search]:
     from tools import knowledge as kn
 
-    score_opts = kn.RetrievalOptions(fusion="score")
+    rrf_opts = kn.RetrievalOptions(fusion="rrf")
 
     async def fts(q: str, k: int) -> list[Any]:
         index = kn.get_index()
@@ -69,7 +70,8 @@ def _searchers(principal: Any) -> dict[str, Search]:
         "fts": fts,
         "dense": lambda q, k: kn.dense_search(q, k, principal=principal),
         "hybrid": pipe(rerank=False),
-        "hybrid-score": pipe(rerank=False, options=score_opts),
+        "hybrid-rrf": pipe(rerank=False, options=rrf_opts),
+        "hybrid-rrf+rerank": pipe(rerank=True, options=rrf_opts),
         "hybrid+expansion": pipe(rerank=False, expand=True),
         "hybrid+hyde": pipe(rerank=False, use_hyde=True),
         "hybrid+rerank": pipe(rerank=True),

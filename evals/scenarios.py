@@ -10,7 +10,7 @@ Runs on the LIBROMIND_HOME database after loading the demo data (idempotent).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -87,14 +87,13 @@ async def _cancel_new(principal: Any, ids: set[str]) -> None:
     from tools.orders import cancel_order
 
     for oid in sorted(ids):
-        try:
+        with contextlib.suppress(ToolError):
             await cancel_order(oid, principal=principal)
-        except ToolError:
-            pass
 
 
-async def run_scenarios(deps: Any, scenarios: list[dict[str, Any]], policy: str, *,
-                        progress: Any = None, cache: bool = False) -> dict[str, Any]:
+async def run_scenarios(
+    deps: Any, scenarios: list[dict[str, Any]], policy: str, *, progress: Any = None, cache: bool = False
+) -> dict[str, Any]:
     from agent.policy.rules import confirmation
     from agent.service import ChatService
     from memory.principals import Principal
@@ -130,9 +129,17 @@ async def run_scenarios(deps: Any, scenarios: list[dict[str, Any]], policy: str,
         fails = check(sc.get("expect") or {}, reply, delta) + audit
         if delta:
             await _cancel_new(principal, await _order_ids(deps.db, principal.key) - before_ids)
-        results.append({"id": sc["id"], "category": sc.get("category", "other"), "pass": not fails,
-                        "fails": fails, "steps": reply.get("steps"), "answer": (reply.get("answer") or "")[:300],
-                        "orders_placed": delta})
+        results.append(
+            {
+                "id": sc["id"],
+                "category": sc.get("category", "other"),
+                "pass": not fails,
+                "fails": fails,
+                "steps": reply.get("steps"),
+                "answer": (reply.get("answer") or "")[:300],
+                "orders_placed": delta,
+            }
+        )
         if progress is not None:
             progress(sc["id"], not fails)
     per: dict[str, list[bool]] = defaultdict(list)
@@ -144,12 +151,16 @@ async def run_scenarios(deps: Any, scenarios: list[dict[str, Any]], policy: str,
         "scenarios": len(results),
         "passed": sum(r["pass"] for r in results),
         "pass_rate": round(sum(r["pass"] for r in results) / max(1, len(results)), 4),
-        "by_category": {c: {"passed": sum(v), "total": len(v), "rate": round(sum(v) / len(v), 4)}
-                        for c, v in sorted(per.items())},
+        "by_category": {
+            c: {"passed": sum(v), "total": len(v), "rate": round(sum(v) / len(v), 4)}
+            for c, v in sorted(per.items())
+        },
         "orders_placed": placed_total,
         "unconfirmed_orders": unconfirmed,
-        "latency_ms": {"p50": round(statistics.median(lat), 1) if lat else None,
-                       "p95": round(lat[int(0.95 * (len(lat) - 1))], 1) if lat else None},
+        "latency_ms": {
+            "p50": round(statistics.median(lat), 1) if lat else None,
+            "p95": round(lat[int(0.95 * (len(lat) - 1))], 1) if lat else None,
+        },
         "results": results,
     }
 
@@ -186,8 +197,11 @@ def register_eval(app: typer.Typer) -> None:
                 for name in policies:
                     with Progress(console=console, transient=True) as bar:
                         task = bar.add_task(f"{name}", total=len(items))
-                        reports.append(await run_scenarios(
-                            deps, items, name, progress=lambda _id, _ok: bar.advance(task)))
+                        reports.append(
+                            await run_scenarios(
+                                deps, items, name, progress=lambda _id, _ok, t=task: bar.advance(t)
+                            )
+                        )
                 return reports
 
         reports = run(main())
@@ -202,25 +216,41 @@ def register_eval(app: typer.Typer) -> None:
                 v = r["by_category"].get(c)
                 row.append(f"{v['passed']}/{v['total']} ({v['rate']:.0%})" if v else "-")
             table.add_row(*row)
-        table.add_row("[bold]all[/]", *[f"[bold]{r['passed']}/{r['scenarios']} ({r['pass_rate']:.1%})[/]"
-                                         for r in reports])
+        table.add_row(
+            "[bold]all[/]",
+            *[f"[bold]{r['passed']}/{r['scenarios']} ({r['pass_rate']:.1%})[/]" for r in reports],
+        )
         table.add_row("unconfirmed orders", *[str(r["unconfirmed_orders"]) for r in reports])
-        table.add_row("latency p50/p95 ms", *[f"{r['latency_ms']['p50']}/{r['latency_ms']['p95']}" for r in reports])
+        table.add_row(
+            "latency p50/p95 ms", *[f"{r['latency_ms']['p50']}/{r['latency_ms']['p95']}" for r in reports]
+        )
         console.print(table)
         if failures:
             for r in reports:
                 for x in r["results"]:
                     if not x["pass"]:
-                        console.print(f"[red]{r['policy']} {x['id']}[/]: {'; '.join(x['fails'])} :: {x['steps']} :: "
-                                      f"{x['answer'][:160]!r}", highlight=False, soft_wrap=True)
+                        console.print(
+                            f"[red]{r['policy']} {x['id']}[/]: {'; '.join(x['fails'])} :: {x['steps']} :: "
+                            f"{x['answer'][:160]!r}",
+                            highlight=False,
+                            soft_wrap=True,
+                        )
         if json_out:
             json_out.write_text(json.dumps(reports, indent=2, ensure_ascii=False), encoding="utf-8")
         if any(r["unconfirmed_orders"] for r in reports):
             raise typer.Exit(1)
 
 
-ROUTE_LABELS = {"docs": "docs", "unknown": "docs", "catalog": "catalog", "order": "order", "smalltalk": "smalltalk",
-                "clarify": "clarify", "injection": "refuse", "status": "status"}
+ROUTE_LABELS = {
+    "docs": "docs",
+    "unknown": "docs",
+    "catalog": "catalog",
+    "order": "order",
+    "smalltalk": "smalltalk",
+    "clarify": "clarify",
+    "injection": "refuse",
+    "status": "status",
+}
 
 
 async def run_routing(deps: Any, scenarios: list[dict[str, Any]], policy: str) -> dict[str, Any]:
@@ -237,7 +267,7 @@ async def run_routing(deps: Any, scenarios: list[dict[str, Any]], policy: str) -
     fallbacks = 0
     for sc in scenarios:
         label = ROUTE_LABELS.get(sc.get("category", ""))
-        if label is None:
+        if label is None or len(sc["turns"]) != 1:  # multi-turn: the label is about a later turn
             continue
         first = sc["turns"][0] if isinstance(sc["turns"][0], str) else sc["turns"][0]["message"]
         t0 = time.perf_counter()
@@ -250,11 +280,16 @@ async def run_routing(deps: Any, scenarios: list[dict[str, Any]], policy: str) -
             wrong.append({"id": sc["id"], "want": label, "got": r["intent"], "message": first})
     total = sum(len(v) for v in per.values())
     lat.sort()
-    return {"policy": policy, "model": getattr(p, "model", None), "n": total,
-            "accuracy": round(sum(sum(v) for v in per.values()) / max(1, total), 4),
-            "by_intent": {k: round(sum(v) / len(v), 4) for k, v in sorted(per.items())},
-            "fallbacks": fallbacks, "route_ms_p50": round(statistics.median(lat), 1) if lat else None,
-            "wrong": wrong}
+    return {
+        "policy": policy,
+        "model": getattr(p, "model", None),
+        "n": total,
+        "accuracy": round(sum(sum(v) for v in per.values()) / max(1, total), 4),
+        "by_intent": {k: round(sum(v) / len(v), 4) for k, v in sorted(per.items())},
+        "fallbacks": fallbacks,
+        "route_ms_p50": round(statistics.median(lat), 1) if lat else None,
+        "wrong": wrong,
+    }
 
 
 def _register_routing(app: typer.Typer) -> None:
@@ -271,12 +306,17 @@ def _register_routing(app: typer.Typer) -> None:
 
         async def main() -> list[dict[str, Any]]:
             async with open_deps() as deps:
-                return [await run_routing(deps, items, name) for name in (policy or available_policies(deps.settings))]
+                return [
+                    await run_routing(deps, items, name)
+                    for name in (policy or available_policies(deps.settings))
+                ]
 
         reports = run(main())
         for r in reports:
-            console.print(f"[bold]{r['policy']}[/] ({r['model'] or 'no model'}): accuracy {r['accuracy']:.1%} on {r['n']}"
-                          f" · route p50 {r['route_ms_p50']} ms · fallbacks {r['fallbacks']}")
+            console.print(
+                f"[bold]{r['policy']}[/] ({r['model'] or 'no model'}): accuracy {r['accuracy']:.1%} on {r['n']}"
+                f" · route p50 {r['route_ms_p50']} ms · fallbacks {r['fallbacks']}"
+            )
             console.print("  " + "  ".join(f"{k} {v:.0%}" for k, v in r["by_intent"].items()))
         if json_out:
             json_out.write_text(json.dumps(reports, indent=2), encoding="utf-8")

@@ -35,8 +35,14 @@ async def _call(progress: Progress | None, event: dict[str, Any]) -> None:
         await res
 
 
-async def load_demo_data(deps: Deps, *, progress: Progress | None = None, catalog: bool = True,
-                         public_docs: bool = True, internal_docs: bool = True) -> dict[str, Any]:
+async def load_demo_data(
+    deps: Deps,
+    *,
+    progress: Progress | None = None,
+    catalog: bool = True,
+    public_docs: bool = True,
+    internal_docs: bool = True,
+) -> dict[str, Any]:
     """Load (or top up) the demo catalog, public docs and internal demo docs; return a summary."""
     use(deps)
     summary: dict[str, Any] = {}
@@ -50,19 +56,27 @@ async def load_demo_data(deps: Deps, *, progress: Progress | None = None, catalo
                     res.close()  # catalog progress is synchronous: give a plain function
 
         await _call(progress, {"stage": "catalog", "status": "start"})
-        summary["catalog"] = await load_demo_catalog(deps.db, deps.embedder, data_dir(), progress=cat_progress)
+        summary["catalog"] = await load_demo_catalog(
+            deps.db, deps.embedder, data_dir(), progress=cat_progress
+        )
     from tools.knowledge import ingest_paths
 
     if public_docs:
         src = data_dir() / PUBLIC_DOCS
         await _call(progress, {"stage": "public_docs", "status": "start", "path": str(src)})
-        summary["public_docs"] = _brief(await ingest_paths(
-            [src], "public", progress=lambda e: _call(progress, {"stage": "public_docs", **e})))
+        summary["public_docs"] = _brief(
+            await ingest_paths(
+                [src], "public", progress=lambda e: _call(progress, {"stage": "public_docs", **e})
+            )
+        )
     if internal_docs:
         files = sorted(p for p in INTERNAL_DOCS.glob("*.md") if p.name.lower() != "readme.md")
         await _call(progress, {"stage": "internal_docs", "status": "start", "files": len(files)})
-        summary["internal_docs"] = _brief(await ingest_paths(
-            files, "internal", progress=lambda e: _call(progress, {"stage": "internal_docs", **e})))
+        summary["internal_docs"] = _brief(
+            await ingest_paths(
+                files, "internal", progress=lambda e: _call(progress, {"stage": "internal_docs", **e})
+            )
+        )
     return summary
 
 

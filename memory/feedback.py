@@ -17,9 +17,22 @@ def new_answer_id() -> str:
 
 
 async def record_answer(
-    db: Database, *, answer_id: str, principal: str, channel: str, thread_id: str, question: str, answer: str,
-    steps: Sequence[str], citations: Sequence[dict[str, Any]], policy: str, model: str | None,
-    latency_ms: float, cache_hit: bool = False, cache_entry_id: str | None = None, order_id: str | None = None,
+    db: Database,
+    *,
+    answer_id: str,
+    principal: str,
+    channel: str,
+    thread_id: str,
+    question: str,
+    answer: str,
+    steps: Sequence[str],
+    citations: Sequence[dict[str, Any]],
+    policy: str,
+    model: str | None,
+    latency_ms: float,
+    cache_hit: bool = False,
+    cache_entry_id: str | None = None,
+    order_id: str | None = None,
 ) -> None:
     chunk_ids = [str(c["chunk_id"]) for c in citations if c.get("chunk_id")]
     await db.execute(
@@ -27,8 +40,20 @@ async def record_answer(
         " policy, model, latency_ms, cache_hit, cache_entry_id, order_id)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (id) DO NOTHING",
-        answer_id, principal, channel, thread_id, question[:4000], answer[:20000], json.dumps(list(steps)),
-        json.dumps(list(citations)), chunk_ids, policy, model, float(latency_ms), cache_hit, cache_entry_id,
+        answer_id,
+        principal,
+        channel,
+        thread_id,
+        question[:4000],
+        answer[:20000],
+        json.dumps(list(steps)),
+        json.dumps(list(citations)),
+        chunk_ids,
+        policy,
+        model,
+        float(latency_ms),
+        cache_hit,
+        cache_entry_id,
         order_id,
     )
 
@@ -46,7 +71,11 @@ async def upsert_feedback(
         " ON CONFLICT (answer_id, principal) DO UPDATE SET score = EXCLUDED.score,"
         " comment = EXCLUDED.comment, channel = EXCLUDED.channel, updated_at = now()"
         " RETURNING answer_id, principal, channel, score, comment",
-        answer_id, principal, channel, int(score), comment,
+        answer_id,
+        principal,
+        channel,
+        int(score),
+        comment,
     )
     assert row is not None
     return dict(row)
@@ -59,5 +88,8 @@ async def feedback_summary(db: Database) -> dict[str, Any]:
         " FROM feedback f JOIN answers a ON a.id = f.answer_id GROUP BY a.policy ORDER BY a.policy"
     )
     per = {r["policy"]: {"up": int(r["up"] or 0), "down": int(r["down"] or 0)} for r in rows}
-    return {"up": sum(v["up"] for v in per.values()), "down": sum(v["down"] for v in per.values()),
-            "by_policy": per}
+    return {
+        "up": sum(v["up"] for v in per.values()),
+        "down": sum(v["down"] for v in per.values()),
+        "by_policy": per,
+    }

@@ -31,8 +31,9 @@ async def record_feedback(
         raise NotFound(f"No answer {answer_id!r}.")
     if answer["principal"] != principal.key:
         raise Forbidden("You can only react to answers given to you.")
-    row = await store.upsert_feedback(deps.db, answer_id=answer_id, principal=principal.key, channel=channel,
-                                      score=score, comment=comment)
+    row = await store.upsert_feedback(
+        deps.db, answer_id=answer_id, principal=principal.key, channel=channel, score=score, comment=comment
+    )
     invalidated = 0
     if score == -1 and answer.get("cache_entry_id"):
         front = deps.extras.get("cache_front")

@@ -18,7 +18,7 @@ Hook = Callable[[Deps], Awaitable[None]]
 async def embed_catalog_in_background(deps: Deps, batch: int = 512, pause_s: float = 0.05) -> None:
     """Embed catalog books that have no vector yet, in small batches, yielding to requests."""
     try:
-        recommend = importlib.import_module("memory.commerce.catalog")
+        recommend = importlib.import_module("memory.commerce.recommend")
     except ImportError:
         return
     embed_batch = getattr(recommend, "embed_catalog_batch", None)

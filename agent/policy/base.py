@@ -24,8 +24,18 @@ SMALLTALK_REPLIES = {
 
 def new_route(text: str) -> Route:
     return {
-        "intent": "clarify", "query": text, "focus": text, "isbns": [], "quantity": None, "order_id": None,
-        "ordinal": None, "followup": False, "expand": False, "hyde": False, "confidence": 0.0, "reason": "",
+        "intent": "clarify",
+        "query": text,
+        "focus": text,
+        "isbns": [],
+        "quantity": None,
+        "order_id": None,
+        "ordinal": None,
+        "followup": False,
+        "expand": False,
+        "hyde": False,
+        "confidence": 0.0,
+        "reason": "",
         "action": None,
     }
 
@@ -37,9 +47,20 @@ class Policy(Protocol):
     model: str | None
     llm: LLM | None
 
-    async def route(self, message: str, memo: dict[str, Any], principal: Principal, *,
-                    history: list[dict[str, str]] | None = None) -> Route: ...
+    async def route(
+        self,
+        message: str,
+        memo: dict[str, Any],
+        principal: Principal,
+        *,
+        history: list[dict[str, str]] | None = None,
+    ) -> Route: ...
 
     async def compose(
-        self, question: str, focus: str, hits: list[dict[str, Any]], *, writer: Callable[[dict], None] | None = None
+        self,
+        question: str,
+        focus: str,
+        hits: list[dict[str, Any]],
+        *,
+        writer: Callable[[dict], None] | None = None,
     ) -> Any: ...

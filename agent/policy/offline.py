@@ -25,7 +25,8 @@ _SMALLTALK_RE = re.compile(
 )
 _COMMERCE_RE = re.compile(
     r"\b(order|orders|ordered|cart|basket|buy|bought|purchase\w*|checkout|check out|shipp\w*|deliver\w*|"
-    r"cancel\w*|copies|take it)\b", re.I,
+    r"cancel\w*|copies|take it)\b",
+    re.I,
 )
 _CATALOG_HINT = re.compile(
     r"\b(books?|novels?|authors?|wrote|written by|by [A-Z][a-z]+|recommend\w*|suggest\w*|similar to|also liked|"
@@ -37,8 +38,9 @@ _CATALOG_HINT = re.compile(
 class Router:
     """Nearest-exemplar intent classification (mean of the top-3 cosine similarities per intent)."""
 
-    def __init__(self, embedder: Any) -> None:
+    def __init__(self, embedder: Any, vector: Any = None) -> None:
         self.embedder = embedder
+        self.vector = vector or embedder.embed_one
         self._labels: list[str] = []
         self._vecs: np.ndarray | None = None
 
@@ -54,7 +56,7 @@ class Router:
     def scores(self, text: str) -> dict[str, float]:
         self._ensure()
         assert self._vecs is not None
-        sims = self._vecs @ self.embedder.embed_one(text)
+        sims = self._vecs @ self.vector(text)
         out: dict[str, float] = {}
         for intent in EXEMPLARS:
             idx = [i for i, lab in enumerate(self._labels) if lab == intent]
@@ -70,12 +72,18 @@ class OfflinePolicy:
 
     def __init__(self, embedder: Any) -> None:
         self.embedder = embedder
-        self.router = Router(embedder)
         self.sentences = SentenceCache(embedder)
+        self.router = Router(embedder, self.sentences.vector)
 
     # -- routing -------------------------------------------------------------------------------
-    async def route(self, message: str, memo: dict[str, Any], principal: Principal, *,
-                    history: list[dict[str, str]] | None = None) -> Route:
+    async def route(
+        self,
+        message: str,
+        memo: dict[str, Any],
+        principal: Principal,
+        *,
+        history: list[dict[str, str]] | None = None,
+    ) -> Route:
         return await asyncio.to_thread(self.route_sync, message, memo, principal)
 
     def classify(self, text: str, exclude: tuple[str, ...] = ()) -> tuple[str, float, float]:
@@ -111,10 +119,19 @@ class OfflinePolicy:
                     # buying / order status without commerce words is a kNN accident: take the next intent
                     intent, conf, margin = self.classify(text, exclude=("order", "status"))
                 internal = rules.asks_internal(text)
-                if intent in ("clarify", "smalltalk", "offtopic") and _CATALOG_HINT.search(text) and conf < 0.6 \
-                        and not internal:
+                if (
+                    intent in ("clarify", "smalltalk", "offtopic")
+                    and _CATALOG_HINT.search(text)
+                    and conf < 0.6
+                    and not internal
+                ):
                     intent = "catalog"
-                if intent == "docs" and _CATALOG_HINT.search(text) and (r["isbns"] or margin < 0.03) and not internal:
+                if (
+                    intent == "docs"
+                    and _CATALOG_HINT.search(text)
+                    and (r["isbns"] or margin < 0.03)
+                    and not internal
+                ):
                     intent = "catalog"
 
         r["confidence"] = round(conf, 3)
@@ -136,8 +153,12 @@ class OfflinePolicy:
         text = r["query"]
         if r["followup"]:
             last = memo.get("last_intent")
-            if not r.get("ruled") and intent != "refuse" and last in ("docs", "catalog") and not \
-                    (intent == "catalog" and r["isbns"] and rules.ordinal_index(text) is None):
+            if (
+                not r.get("ruled")
+                and intent != "refuse"
+                and last in ("docs", "catalog")
+                and not (intent == "catalog" and r["isbns"] and rules.ordinal_index(text) is None)
+            ):
                 intent = last
             if intent == "docs":
                 r["query"] = rules.rewrite_followup(text, memo)
@@ -148,8 +169,12 @@ class OfflinePolicy:
             if -len(items) <= i < len(items):
                 r["isbns"] = [items[i]]
         pronoun = re.search(r"\b(it|this|that|this one|that one|this book|that book|them)\b", text, re.I)
-        if not r["isbns"] and intent in ("order", "catalog") and pronoun and \
-                not re.search(r"\b(cart|basket)\b", text, re.I):
+        if (
+            not r["isbns"]
+            and intent in ("order", "catalog")
+            and pronoun
+            and not re.search(r"\b(cart|basket)\b", text, re.I)
+        ):
             target = memo.get("focus_isbn") or (items[0] if len(items) == 1 else None)
             if target:
                 r["isbns"] = [target]
@@ -161,8 +186,9 @@ class OfflinePolicy:
             r["action"] = "status"
         elif intent == "order":
             add_only = re.search(r"\b(add|put)\b.*\b(cart|basket)\b", text, re.I)
-            checkout = re.search(r"\b(check ?out|place (my|the) order|order (my|the) cart|buy (my|the) cart)\b",
-                                 text, re.I)
+            checkout = re.search(
+                r"\b(check ?out|place (my|the) order|order (my|the) cart|buy (my|the) cart)\b", text, re.I
+            )
             r["action"] = "add" if add_only else ("checkout" if checkout and not r["isbns"] else "quote")
         if intent == "catalog" and not r["isbns"] and rules.asks_internal(text):
             intent = "docs"  # staff policies are documents, not books
@@ -178,7 +204,11 @@ class OfflinePolicy:
 
     # -- answers -------------------------------------------------------------------------------
     async def compose(
-        self, question: str, focus: str, hits: list[dict[str, Any]], *,
+        self,
+        question: str,
+        focus: str,
+        hits: list[dict[str, Any]],
+        *,
         writer: Callable[[dict], None] | None = None,
     ) -> Composed:
         composed = await asyncio.to_thread(extractive, question, focus, hits, self.sentences)

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import SecretStr
+
 from agent.answer import Composed, check_grounding, extractive
 from agent.policy import rules
 from agent.policy.base import Route
@@ -33,8 +35,10 @@ log = logging.getLogger(__name__)
 ROUTE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "intent": {"type": "string",
-                   "enum": ["docs", "catalog", "order", "status", "smalltalk", "clarify", "offtopic"]},
+        "intent": {
+            "type": "string",
+            "enum": ["docs", "catalog", "order", "status", "smalltalk", "clarify", "offtopic"],
+        },
         "query": {"type": "string"},
     },
     "required": ["intent", "query"],
@@ -51,8 +55,18 @@ class EndpointDown(RuntimeError):
 class OpenAIPolicy:
     name = "openai"
 
-    def __init__(self, chat: Any, offline: OfflinePolicy, *, model: str, timeout: float = 30.0, retries: int = 2,
-                 backoff: float = 0.5, structured: str = "json_schema", breaker_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        chat: Any,
+        offline: OfflinePolicy,
+        *,
+        model: str,
+        timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        structured: str = "json_schema",
+        breaker_s: float = 30.0,
+    ) -> None:
         self.chat = chat
         self.offline = offline
         self.model = model
@@ -70,16 +84,26 @@ class OpenAIPolicy:
         from langchain_openai import ChatOpenAI
 
         if not settings.openai_base_url and settings.openai_api_key is None:
-            raise ValueError("LIBROMIND_LLM=openai needs LIBROMIND_OPENAI_BASE_URL (or LIBROMIND_OPENAI_API_KEY "
-                             "for api.openai.com).")
+            raise ValueError(
+                "LIBROMIND_LLM=openai needs LIBROMIND_OPENAI_BASE_URL (or LIBROMIND_OPENAI_API_KEY "
+                "for api.openai.com)."
+            )
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "sk-local"
-        chat = ChatOpenAI(model=settings.openai_model, base_url=settings.openai_base_url, api_key=key,
-                          temperature=0, max_retries=0, timeout=settings.openai_timeout, max_tokens=400)
+        chat = ChatOpenAI(  # type: ignore[call-arg]
+            model=settings.openai_model,
+            base_url=settings.openai_base_url,
+            api_key=SecretStr(key),
+            temperature=0,
+            max_retries=0,
+            timeout=settings.openai_timeout,
+            max_tokens=400,
+        )
         import os
 
         structured = os.environ.get("LIBROMIND_OPENAI_STRUCTURED", "json_schema")
-        return cls(chat, offline, model=settings.openai_model, timeout=settings.openai_timeout,
-                   structured=structured)
+        return cls(
+            chat, offline, model=settings.openai_model, timeout=settings.openai_timeout, structured=structured
+        )
 
     # -- transport ------------------------------------------------------------------------------
     async def _invoke(self, messages: list[tuple[str, str]], **kwargs: Any) -> str:
@@ -97,7 +121,7 @@ class OpenAIPolicy:
                 if _is_client_error(exc) or _is_format_error(exc):
                     raise
                 if attempt < self.retries:
-                    await asyncio.sleep(self.backoff * (2 ** attempt))
+                    await asyncio.sleep(self.backoff * (2**attempt))
         self._down_until = time.monotonic() + self.breaker_s
         raise EndpointDown(f"{type(last).__name__}: {last}") from last
 
@@ -108,8 +132,10 @@ class OpenAIPolicy:
     async def _json(self, system: str, user: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         if self.structured == "json_schema":
-            kwargs["response_format"] = {"type": "json_schema",
-                                         "json_schema": {"name": "route", "schema": ROUTE_SCHEMA, "strict": True}}
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "route", "schema": ROUTE_SCHEMA, "strict": True},
+            }
         elif self.structured == "json_object":
             kwargs["response_format"] = {"type": "json_object", "schema": ROUTE_SCHEMA}
         try:
@@ -125,8 +151,14 @@ class OpenAIPolicy:
         return json.loads(m.group(0))
 
     # -- policy ---------------------------------------------------------------------------------
-    async def route(self, message: str, memo: dict[str, Any], principal: Principal, *,
-                    history: list[dict[str, str]] | None = None) -> Route:
+    async def route(
+        self,
+        message: str,
+        memo: dict[str, Any],
+        principal: Principal,
+        *,
+        history: list[dict[str, str]] | None = None,
+    ) -> Route:
         base = await self.offline.route(message, memo, principal)
         # rules first: injections, buying / order-status wording and greetings are not the model's call
         if (base["intent"] == "refuse" and base.get("reason") == "injection") or base.get("ruled"):
@@ -152,8 +184,14 @@ class OpenAIPolicy:
         r["policy"], r["model"] = self.name, self.model
         return r
 
-    async def compose(self, question: str, focus: str, hits: list[dict[str, Any]], *,
-                      writer: Callable[[dict], None] | None = None) -> Composed:
+    async def compose(
+        self,
+        question: str,
+        focus: str,
+        hits: list[dict[str, Any]],
+        *,
+        writer: Callable[[dict], None] | None = None,
+    ) -> Composed:
         if not hits:
             return await self.offline.compose(question, focus, hits, writer=writer)
         relevance = extractive(question, focus, hits, self.offline.sentences)
@@ -166,20 +204,22 @@ class OpenAIPolicy:
         except Exception as exc:  # noqa: BLE001
             log.warning("openai answer failed (%s); extractive fallback", exc)
             composed = await self.offline.compose(question, focus, hits, writer=writer)
-            composed.notice = FALLBACK_NOTICE  # type: ignore[attr-defined]
-            composed.policy = "offline"  # type: ignore[attr-defined]
+            composed.notice = FALLBACK_NOTICE
+            composed.policy = "offline"
             return composed
         checked = await asyncio.to_thread(check_grounding, text, hits, self.offline.sentences)
         if "don't know" in text.lower() or not checked.grounded:
             relevance.flagged = checked.flagged
-            relevance.notice = "The generated answer was not supported by the sources; showing the cited passages."  # type: ignore[attr-defined]
+            relevance.notice = (
+                "The generated answer was not supported by the sources; showing the cited passages."
+            )
             out = relevance
         else:
             out = checked
             out.relevance = relevance.relevance
         if writer is not None:
             writer({"type": "token", "text": out.answer})
-        out.model = self.model  # type: ignore[attr-defined]
+        out.model = self.model
         return out
 
 

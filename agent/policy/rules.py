@@ -10,12 +10,26 @@ import re
 from typing import Any, Literal
 
 __all__ = [
-    "find_isbns", "find_quantity", "find_order_id", "is_injection", "confirmation", "ordinal_index",
-    "is_followup", "rewrite_followup", "asks_internal", "BUY_RE", "STATUS_RE", "CART_RE", "CANCEL_RE",
-    "normalize_isbn", "words",
+    "find_isbns",
+    "find_quantity",
+    "find_order_id",
+    "is_injection",
+    "confirmation",
+    "ordinal_index",
+    "is_followup",
+    "rewrite_followup",
+    "asks_internal",
+    "BUY_RE",
+    "STATUS_RE",
+    "CART_RE",
+    "CANCEL_RE",
+    "normalize_isbn",
+    "words",
 ]
 
-_ISBN_RE = re.compile(r"\b(?:ISBN(?:-1[03])?:?\s*)?((?:97[89][-\s]?)?\d[-\s]?\d{2,5}[-\s]?\d{2,7}[-\s]?\d{1,7}[-\s]?[\dXx])\b")
+_ISBN_RE = re.compile(
+    r"\b(?:ISBN(?:-1[03])?:?\s*)?((?:97[89][-\s]?)?\d[-\s]?\d{2,5}[-\s]?\d{2,7}[-\s]?\d{1,7}[-\s]?[\dXx])\b"
+)
 _ORDER_ID_RE = re.compile(
     r"\b(?:order\s*(?:id|number|no\.?)?\s*#?\s*)([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[A-Za-z]{0,4}-?\d{1,10})\b",
     re.I,
@@ -30,11 +44,26 @@ STATUS_RE = re.compile(
     r"has my order|did my order|orders i (placed|made)|list (my )?orders)\b",
     re.I,
 )
-CART_RE = re.compile(r"\b(show|what'?s in|view|see)\b.{0,12}\b(my )?(cart|basket)\b|\bmy (cart|basket)\b", re.I)
+CART_RE = re.compile(
+    r"\b(show|what'?s in|view|see)\b.{0,12}\b(my )?(cart|basket)\b|\bmy (cart|basket)\b", re.I
+)
 CANCEL_RE = re.compile(r"\bcancel\b.{0,20}\border\b", re.I)
 _NUM_WORDS = {
-    "a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "couple": 2, "pair": 2, "three": 3, "four": 4, "five": 5,
-    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "single": 1,
+    "two": 2,
+    "couple": 2,
+    "pair": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
 }
 _QTY_RE = re.compile(
     r"\b(\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|a couple of|a pair of)\s+"
@@ -59,11 +88,23 @@ _NO_RE = re.compile(
     r"^\s*(no|n|nope|nah|cancel|stop|don'?t|do not|never ?mind|abort|not now|wait|forget it)\b", re.I
 )
 _ORDINALS = {
-    "first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3, "fifth": 4,
-    "5th": 4, "last": -1,
+    "first": 0,
+    "1st": 0,
+    "second": 1,
+    "2nd": 1,
+    "third": 2,
+    "3rd": 2,
+    "fourth": 3,
+    "4th": 3,
+    "fifth": 4,
+    "5th": 4,
+    "last": -1,
 }
-_ORDINAL_RE = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b(?:\s+(one|book|title|item))?|"
-                         r"\b(?:number|no\.?|#)\s*([1-5])\b", re.I)
+_ORDINAL_RE = re.compile(
+    r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b(?:\s+(one|book|title|item))?|"
+    r"\b(?:number|no\.?|#)\s*([1-5])\b",
+    re.I,
+)
 _FOLLOWUP_START = re.compile(
     r"^\s*(and what about|and how about|and for|what about|how about|what of|same for|same question for|"
     r"ok and|what if|also|then|and)\b",
@@ -77,10 +118,90 @@ _INTERNAL_RE = re.compile(
     re.I,
 )
 _STOP = frozenset(
-    "a an the of to in on for and or is are was were be been it this that these those what which who whom how why "
-    "when where do does did can could should would will shall may might must i you we they he she me my your our "
-    "their with about from by as at into than then so if not no yes please tell explain say says said there any "
-    "some all more most much many also just".split()
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "why",
+        "when",
+        "where",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "i",
+        "you",
+        "we",
+        "they",
+        "he",
+        "she",
+        "me",
+        "my",
+        "your",
+        "our",
+        "their",
+        "with",
+        "about",
+        "from",
+        "by",
+        "as",
+        "at",
+        "into",
+        "than",
+        "then",
+        "so",
+        "if",
+        "not",
+        "no",
+        "yes",
+        "please",
+        "tell",
+        "explain",
+        "say",
+        "says",
+        "said",
+        "there",
+        "any",
+        "some",
+        "all",
+        "more",
+        "most",
+        "much",
+        "many",
+        "also",
+        "just",
+    ]
 )
 
 
@@ -125,9 +246,11 @@ def find_isbns(text: str) -> list[str]:
     out: list[str] = []
     for m in _ISBN_RE.finditer(text):
         s = normalize_isbn(m.group(1))
-        if (len(s) == 10 and (_isbn10_ok(s) or re.fullmatch(r"\d{9}[\dX]", s))) or (len(s) == 13 and _isbn13_ok(s)):
-            if s not in out:
-                out.append(s)
+        ok = (len(s) == 10 and (_isbn10_ok(s) or re.fullmatch(r"\d{9}[\dX]", s))) or (
+            len(s) == 13 and _isbn13_ok(s)
+        )
+        if ok and s not in out:
+            out.append(s)
     return out
 
 
@@ -196,7 +319,9 @@ _SPAN_SPLIT = re.compile(r"[^A-Za-z0-9/'._-]+")
 
 def followup_body(text: str) -> str:
     body = _FOLLOWUP_START.sub("", text.strip()).strip(" ?.!,")
-    body = re.sub(r"^(and\s+)?(what about|how about|for|about|the same for|with)\s+", "", body, flags=re.I).strip()
+    body = re.sub(
+        r"^(and\s+)?(what about|how about|for|about|the same for|with)\s+", "", body, flags=re.I
+    ).strip()
     return body
 
 
@@ -226,7 +351,7 @@ def rewrite_followup(text: str, memo: dict[str, Any]) -> str:
     if not spans:
         return f"{body} {prev}".strip()
     s0, s1 = max(spans, key=lambda se: (se[1] - se[0], se[0]))
-    return prev[: tokens[s0].start()] + body + prev[tokens[s1].end():]
+    return prev[: tokens[s0].start()] + body + prev[tokens[s1].end() :]
 
 
 def asks_internal(text: str) -> bool:

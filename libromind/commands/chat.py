@@ -16,7 +16,9 @@ HELP = "Commands: /new (new conversation), /quit. Orders are placed only after y
 def register(app: typer.Typer) -> None:
     @app.command("chat")
     def chat(
-        as_: str | None = typer.Option(None, "--as", help="Principal: customer:<id>, employee:<id>[:groups]."),
+        as_: str | None = typer.Option(
+            None, "--as", help="Principal: customer:<id>, employee:<id>[:groups]."
+        ),
         thread: str | None = typer.Option(None, "--thread", help="Continue a conversation by id."),
         policy: str | None = typer.Option(None, "--policy", help="offline | openai | llamacpp."),
     ) -> None:
@@ -59,18 +61,33 @@ def register(app: typer.Typer) -> None:
                                 console.print(f"[red]error:[/] {escape(ev['message'])}")
                             elif ev["type"] == "final":
                                 reply = ev["reply"]
-                    console.print("[bold green]libromind[/]: " + escape(reply.get("answer") or ""),
-                                  highlight=False, soft_wrap=True)
+                    console.print(
+                        "[bold green]libromind[/]: " + escape(reply.get("answer") or ""),
+                        highlight=False,
+                        soft_wrap=True,
+                    )
                     for i, c in enumerate(reply.get("citations") or [], 1):
-                        where = " — ".join(str(x) for x in (c.get("source"), c.get("section"),
-                                                             f"p. {c['page']}" if c.get("page") else None) if x)
+                        where = " — ".join(
+                            str(x)
+                            for x in (
+                                c.get("source"),
+                                c.get("section"),
+                                f"p. {c['page']}" if c.get("page") else None,
+                            )
+                            if x
+                        )
                         console.print(f"  [dim][{i}] {escape(where)}[/]", highlight=False)
                     for n in reply.get("notices") or []:
                         console.print(f"  [yellow]note:[/] {escape(n)}", highlight=False)
                     if reply.get("order"):
-                        console.print(f"  [green]order {escape(str(reply['order'].get('id')))} "
-                                      f"{escape(str(reply['order'].get('status')))}[/]")
-                    console.print(f"  [dim]{' → '.join(reply.get('steps') or [])} · {reply.get('latency_ms')} ms"
-                                  f"{' · cache' if reply.get('cache_hit') else ''}[/]", highlight=False)
+                        console.print(
+                            f"  [green]order {escape(str(reply['order'].get('id')))} "
+                            f"{escape(str(reply['order'].get('status')))}[/]"
+                        )
+                    console.print(
+                        f"  [dim]{' → '.join(reply.get('steps') or [])} · {reply.get('latency_ms')} ms"
+                        f"{' · cache' if reply.get('cache_hit') else ''}[/]",
+                        highlight=False,
+                    )
 
         run(main())

@@ -444,8 +444,9 @@ async def search_books(
         # Embed the query while the lexical tiers run (at most one speculative embedding in flight).
         task = _speculate(embedder, q) if use_sem else None
         rows, total, capped = await _candidates(db, fsql, params, order, need, cut, skip)
-        if use_sem and len(rows) >= need and max(float(r["lex"]) for r in rows) >= 0.8:
-            use_sem = False  # the words name titles/authors well enough; meaning adds little here
+        best = max((float(r["lex"]) for r in rows), default=0.0)
+        if use_sem and (best >= 0.9 or (len(rows) >= need and best >= 0.8)):
+            use_sem = False  # the words name a title/author well: matching by meaning adds little here
         if use_sem:
             vec = await task if task is not None else await _embed_query(embedder, q)
             near, sims = await _semantic(db, vec, fsql, params, [r["isbn13"] for r in rows])

@@ -39,7 +39,7 @@ def find_demo_files(data_dir: Path | str) -> tuple[Path, Path]:
 
 
 def _embed_first_default() -> int:
-    return int(os.environ.get("LIBROMIND_DEMO_EMBED_FIRST", "5000"))
+    return int(os.environ.get("LIBROMIND_DEMO_EMBED_FIRST", "0"))
 
 
 async def load_demo_catalog(

@@ -23,11 +23,15 @@ MODEL = os.environ.get("LIBROMIND_TEST_LLM", "qwen2.5-coder-0.5b")
 
 
 def _model_file() -> Path:
-    spec = importlib.util.spec_from_file_location("libromind_fetch_model", REPO / "scripts" / "llm" / "fetch_model.py")
+    spec = importlib.util.spec_from_file_location(
+        "libromind_fetch_model", REPO / "scripts" / "llm" / "fetch_model.py"
+    )
     assert spec is not None and spec.loader is not None
     fm = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fm)
-    dest = Path(os.environ.get("LIBROMIND_MODELS_DIR") or Path.home() / ".local" / "share" / "libromind" / "models")
+    dest = Path(
+        os.environ.get("LIBROMIND_MODELS_DIR") or Path.home() / ".local" / "share" / "libromind" / "models"
+    )
     try:
         return Path(fm.fetch_model(MODEL, dest))
     except fm.FetchError as exc:
@@ -40,8 +44,14 @@ async def test_openai_policy_with_a_real_model(deps) -> None:
     await ingest_paths(sorted(p for p in INTERNAL_DOCS.glob("*.md") if p.name != "README.md"), "internal")
     model = _model_file()
     with llama_server(model, model_alias=MODEL) as base_url:
-        deps.settings = deps.settings.model_copy(update={
-            "llm": "openai", "openai_base_url": base_url, "openai_model": MODEL, "openai_timeout": 120.0})
+        deps.settings = deps.settings.model_copy(
+            update={
+                "llm": "openai",
+                "openai_base_url": base_url,
+                "openai_model": MODEL,
+                "openai_timeout": 120.0,
+            }
+        )
         reset_policies()
         svc = await ChatService.create(deps, policy="openai", cache=False)
         r = await svc.ask("employee:llm1", "t", "Hello!")

@@ -13,31 +13,100 @@ from memory.principals import Principal
 from tools.errors import NotFound
 
 BOOKS = {
-    "9780261102217": {"isbn": "9780261102217", "title": "The Hobbit", "author": "J.R.R. Tolkien", "year": 1996,
-                      "publisher": "HarperCollins", "price_cents": 1299, "stock": 4, "demo_price": True},
-    "9780441172719": {"isbn": "9780441172719", "title": "Dune", "author": "Frank Herbert", "year": 1990,
-                      "publisher": "Ace", "price_cents": 999, "stock": 2, "demo_price": True},
-    "9780385504201": {"isbn": "9780385504201", "title": "The Da Vinci Code", "author": "Dan Brown", "year": 2003,
-                      "publisher": "Doubleday", "price_cents": 1499, "stock": 0, "demo_price": True},
+    "9780261102217": {
+        "isbn": "9780261102217",
+        "title": "The Hobbit",
+        "author": "J.R.R. Tolkien",
+        "year": 1996,
+        "publisher": "HarperCollins",
+        "price_cents": 1299,
+        "stock": 4,
+        "demo_price": True,
+    },
+    "9780441172719": {
+        "isbn": "9780441172719",
+        "title": "Dune",
+        "author": "Frank Herbert",
+        "year": 1990,
+        "publisher": "Ace",
+        "price_cents": 999,
+        "stock": 2,
+        "demo_price": True,
+    },
+    "9780385504201": {
+        "isbn": "9780385504201",
+        "title": "The Da Vinci Code",
+        "author": "Dan Brown",
+        "year": 2003,
+        "publisher": "Doubleday",
+        "price_cents": 1499,
+        "stock": 0,
+        "demo_price": True,
+    },
 }
 
 DOCS = [
-    Hit("c1", "d1", "policy.html/ch-controlfields.html", "Control files", "5.6.2 Maintainer", None,
+    Hit(
+        "c1",
+        "d1",
+        "policy.html/ch-controlfields.html",
+        "Control files",
+        "5.6.2 Maintainer",
+        None,
         "The package maintainer's name and email address. The name must come first, then the email address "
         "inside angle brackets <> (in RFC822 format). If the maintainer's name contains a full stop then the "
-        "whole field will not work directly as an email address.", 1.0, "public"),
-    Hit("c2", "d1", "policy.html/ch-files.html", "Files", "10.7.2 Configuration files", None,
+        "whole field will not work directly as an email address.",
+        1.0,
+        "public",
+    ),
+    Hit(
+        "c2",
+        "d1",
+        "policy.html/ch-files.html",
+        "Files",
+        "10.7.2 Configuration files",
+        None,
         "Any configuration files created or used by your package must reside in /etc. If there are several, "
-        "consider creating a subdirectory of /etc named after your package.", 1.0, "public"),
-    Hit("c3", "d2", "staff-handbook.md", "Staff handbook", "Employee discount", None,
+        "consider creating a subdirectory of /etc named after your package.",
+        1.0,
+        "public",
+    ),
+    Hit(
+        "c3",
+        "d2",
+        "staff-handbook.md",
+        "Staff handbook",
+        "Employee discount",
+        None,
         "Every employee receives a staff discount of 35 percent on books for personal use. The discount does "
-        "not apply to gift cards or to special orders from suppliers.", 1.0, "internal"),
-    Hit("c4", "d3", "support-channels.md", "Support", "Slack", None,
+        "not apply to gift cards or to special orders from suppliers.",
+        1.0,
+        "internal",
+    ),
+    Hit(
+        "c4",
+        "d3",
+        "support-channels.md",
+        "Support",
+        "Slack",
+        None,
         "Customers of our business accounts reach us on Slack. The first response target on Slack is 2 "
-        "business hours.", 1.0, "internal"),
-    Hit("c5", "d3", "support-channels.md", "Support", "Discord", None,
+        "business hours.",
+        1.0,
+        "internal",
+    ),
+    Hit(
+        "c5",
+        "d3",
+        "support-channels.md",
+        "Support",
+        "Discord",
+        None,
         "Our reading community lives on Discord. The first response target on Discord is 4 hours, seven days "
-        "a week, because the community is active at weekends.", 1.0, "internal"),
+        "a week, because the community is active at weekends.",
+        1.0,
+        "internal",
+    ),
 ]
 
 
@@ -47,8 +116,9 @@ def _words(t: str) -> set[str]:
     return set(re.findall(r"[a-z]{3,}", t.lower()))
 
 
-async def retrieve(queries: list[str], k: int = 10, *, principal: Principal, hyde_text: str | None = None
-                   ) -> list[Hit]:
+async def retrieve(
+    queries: list[str], k: int = 10, *, principal: Principal, hyde_text: str | None = None
+) -> list[Hit]:
     q = _words(" ".join(queries))
     scored = []
     for h in DOCS:
@@ -86,8 +156,15 @@ def make_modules() -> dict[str, types.ModuleType]:
     orders = types.ModuleType("tools.orders")
     for name in ("search_books", "get_book", "recommend", "match_books"):
         setattr(catalog, name, getattr(shop, name))
-    for name in ("add_to_cart", "show_cart", "quote_order", "place_order", "order_status", "list_orders",
-                 "cancel_order"):
+    for name in (
+        "add_to_cart",
+        "show_cart",
+        "quote_order",
+        "place_order",
+        "order_status",
+        "list_orders",
+        "cancel_order",
+    ):
         setattr(orders, name, getattr(shop, name))
     orders.shop = shop  # type: ignore[attr-defined]
     return {"knowledge": knowledge, "rerank": rerank, "expand": expand, "catalog": catalog, "orders": orders}
@@ -99,8 +176,15 @@ class FakeShop:
     quotes: dict[str, dict[str, Any]] = field(default_factory=dict)
     carts: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    async def search_books(self, query: str | None = None, *, author: str | None = None, page: int = 1,
-                           page_size: int = 10, **_: Any) -> dict[str, Any]:
+    async def search_books(
+        self,
+        query: str | None = None,
+        *,
+        author: str | None = None,
+        page: int = 1,
+        page_size: int = 10,
+        **_: Any,
+    ) -> dict[str, Any]:
         words = _words(f"{query or ''} {author or ''}")
         items = [b for b in BOOKS.values() if words & _words(b["title"] + " " + b["author"])]
         return {"items": items[:page_size], "total": len(items)}
@@ -134,13 +218,27 @@ class FakeShop:
 
     async def quote_order(self, items: list[dict[str, Any]] | None = None, *, principal: Principal) -> dict:
         items = items or [{"isbn": i, "quantity": q} for i, q in self.carts.get(principal.key, {}).items()]
-        lines = [{"isbn": it["isbn"], "title": BOOKS[it["isbn"]]["title"], "quantity": it["quantity"],
-                  "unit_price_cents": BOOKS[it["isbn"]]["price_cents"],
-                  "line_total_cents": BOOKS[it["isbn"]]["price_cents"] * it["quantity"]} for it in items]
+        lines = [
+            {
+                "isbn": it["isbn"],
+                "title": BOOKS[it["isbn"]]["title"],
+                "quantity": it["quantity"],
+                "unit_price_cents": BOOKS[it["isbn"]]["price_cents"],
+                "line_total_cents": BOOKS[it["isbn"]]["price_cents"] * it["quantity"],
+            }
+            for it in items
+        ]
         qid = uuid.uuid4().hex
-        quote = {"quote_id": qid, "token": f"tok-{qid}", "items": lines,
-                 "total_cents": sum(x["line_total_cents"] for x in lines), "currency": "USD",
-                 "expires_at": "2099-01-01T00:00:00Z", "demo_price": True, "principal": principal.key}
+        quote = {
+            "quote_id": qid,
+            "token": f"tok-{qid}",
+            "items": lines,
+            "total_cents": sum(x["line_total_cents"] for x in lines),
+            "currency": "USD",
+            "expires_at": "2099-01-01T00:00:00Z",
+            "demo_price": True,
+            "principal": principal.key,
+        }
         self.quotes[quote["token"]] = quote
         return {k: v for k, v in quote.items() if k != "principal"}
 
@@ -150,8 +248,12 @@ class FakeShop:
         for o in self.placed:
             if o["key"] == idempotency_key:
                 return o["order"]
-        order = {"id": uuid.uuid4().hex, "status": "placed", "items": quote["items"],
-                 "total_cents": quote["total_cents"]}
+        order = {
+            "id": uuid.uuid4().hex,
+            "status": "placed",
+            "items": quote["items"],
+            "total_cents": quote["total_cents"],
+        }
         self.placed.append({"key": idempotency_key, "order": order, "principal": principal.key})
         return order
 

@@ -47,11 +47,15 @@ def _hits() -> list[dict[str, Any]]:
 
 
 async def test_routes_with_json_and_rewrites_followups(offline: OfflinePolicy) -> None:
-    chat = FakeChat([json.dumps({"intent": "docs", "query": "What is the first response target on Discord?"})])
+    chat = FakeChat(
+        [json.dumps({"intent": "docs", "query": "What is the first response target on Discord?"})]
+    )
     p = OpenAIPolicy(chat, offline, model="fake", retries=0)
     memo = {"last_intent": "docs", "last_query": "What is the first response target on Slack?"}
-    hist = [{"role": "user", "content": "What is the first response target on Slack?"},
-            {"role": "assistant", "content": "2 business hours"}]
+    hist = [
+        {"role": "user", "content": "What is the first response target on Slack?"},
+        {"role": "assistant", "content": "2 business hours"},
+    ]
     r = await p.route("what about for Discord?", memo, Principal.parse("employee:e"), history=hist)
     assert r["intent"] == "docs" and r["query"] == "What is the first response target on Discord?"
     assert r["policy"] == "openai" and chat.calls[0]["response_format"]["type"] == "json_schema"
@@ -77,9 +81,11 @@ async def test_endpoint_failure_falls_back_with_notice(offline: OfflinePolicy) -
 
 
 async def test_generation_is_grounded(offline: OfflinePolicy) -> None:
-    text = ("Configuration files created by a package must reside in /etc [2]. "
-            "Packages may also store them in /opt/config as a default [2]. "
-            "The moon is made of cheese.")
+    text = (
+        "Configuration files created by a package must reside in /etc [2]. "
+        "Packages may also store them in /opt/config as a default [2]. "
+        "The moon is made of cheese."
+    )
     p = OpenAIPolicy(FakeChat([text]), offline, model="fake", retries=0)
     c = await p.compose("Where must configuration files reside?", "configuration files", _hits())
     assert "/etc" in c.answer and "cheese" not in c.answer and "[1]" in c.answer
@@ -89,6 +95,9 @@ async def test_generation_is_grounded(offline: OfflinePolicy) -> None:
 
 
 def test_check_grounding_drops_uncited_sentences(offline: OfflinePolicy) -> None:
-    c = check_grounding("The maintainer's name must come first, then the email address [1]. Buy now!",
-                        _hits(), offline.sentences)
+    c = check_grounding(
+        "The maintainer's name must come first, then the email address [1]. Buy now!",
+        _hits(),
+        offline.sentences,
+    )
     assert c.answer.endswith("[1]") and c.flagged == ["Buy now!"]
