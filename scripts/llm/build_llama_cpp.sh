@@ -17,6 +17,8 @@
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
+# Exact pins for the [server] extra's dependencies that libromind does not already pin.
+SERVER_PINS=(diskcache==5.6.3 starlette-context==0.3.6 PyYAML==6.0.3)
 VENV="${1:-.venv}"
 PY="$VENV/bin/python"
 
@@ -87,6 +89,6 @@ fi
 # Two steps: force the (portable) wheel in even over a same-version broken/native install, then
 # let pip add the [server] dependencies without touching anything already satisfied.
 "$PY" -m pip install --no-deps --force-reinstall "$wheel"
-"$PY" -m pip install "${wheel}[server]"
+"$PY" -m pip install "${wheel}[server]" "${SERVER_PINS[@]}"
 "$PY" -c "import llama_cpp, llama_cpp.server.app; print('build_llama_cpp: ok', llama_cpp.__version__)"
 echo "build_llama_cpp: done in $(( $(date +%s) - start ))s"

@@ -63,7 +63,7 @@ def model_file() -> Path:
     fm = _fetch_module()
     try:
         path: Path = fm.fetch_model(MODEL, models_dir())
-    except fm.FetchError as exc:
+    except (fm.FetchError, OSError) as exc:
         pytest.fail(f"could not fetch {MODEL}: {exc}", pytrace=False)
     return path
 

@@ -50,7 +50,8 @@ async def test_docs_answer_acl_memory_and_feedback(loaded) -> None:
     q = "Which manual page sections may packages use?"
     first = await svc.ask("customer:it4", None, q)
     again = await svc.ask("customer:it4", None, q)
-    assert again["cache_hit"] is True and again["answer"] == first["answer"]
+    assert first["citations"], first
+    assert again["cache_hit"] is True and again["answer"] == first["answer"], (first, again)
     fb = await svc.feedback(again["answer_id"], "customer:it4", -1, channel="cli", comment="wrong")
     assert fb["score"] == -1 and fb["cache_invalidated"] == 1
     row = await deps.db.fetchrow("SELECT * FROM answers WHERE id = %s", again["answer_id"])
