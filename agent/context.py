@@ -26,6 +26,7 @@ class AgentContext:
     k: int = 5  # passages used for an answer
     retrieve_k: int = 12  # candidates fetched before reranking
     expand: bool | None = None  # force (True) or forbid (False) query expansion; None: policy decides
+    cache: bool = True  # use the semantic cache (when one is installed) for plain docs questions
 
 
 def principal_of(ctx: AgentContext | dict | None) -> Principal:

@@ -92,7 +92,7 @@ async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
         "policy": route.get("policy", policy.name),
         "model": route.get("model", policy.model),
     }
-    if route.get("intent") == "docs" and not route.get("followup"):
+    if ctx.cache and route.get("intent") == "docs" and not route.get("followup"):
         from agent import caching
 
         cached = await caching.lookup(route["query"], principal)

@@ -55,6 +55,7 @@ class ChatService:
         self.record = record
         # "exit": one checkpoint write per turn (and at the confirmation interrupt) instead of one per step
         self.durability = "exit"
+        self.cache = True  # look up / store plain docs answers in the semantic cache (if installed)
 
     @classmethod
     async def create(
@@ -84,9 +85,9 @@ class ChatService:
                 front = None
             if front is not None:
                 deps.extras[FRONT_KEY] = front
-        elif not cache:
-            deps.extras.pop(FRONT_KEY, None)
-        return cls(deps, saver, policy=policy, record=record)
+        service = cls(deps, saver, policy=policy, record=record)
+        service.cache = cache
+        return service
 
     def config(self, principal: Principal, thread: str, channel: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": thread_key(principal.key, channel, thread)}}
@@ -111,7 +112,7 @@ class ChatService:
         thread = thread or uuid.uuid4().hex
         message = (message or "").strip()
         config = self.config(p, thread, channel)
-        ctx = AgentContext(principal=p, channel=channel, policy=self.policy)
+        ctx = AgentContext(principal=p, channel=channel, policy=self.policy, cache=self.cache)
         with correlated():
             if len(message) > MAX_MESSAGE_CHARS:
                 yield {

@@ -34,11 +34,15 @@ def variables() -> list[dict[str, Any]]:
         for field_name, info in cls.model_fields.items():
             default = "(computed)" if info.default_factory is not None else info.default
             secret = "Secret" in str(info.annotation)
-            out.append({
-                "var": f"{prefix}{field_name}".upper(), "area": area, "secret": secret,
-                "default": "" if default is None else str(default),
-                "description": info.description or "",
-            })
+            out.append(
+                {
+                    "var": f"{prefix}{field_name}".upper(),
+                    "area": area,
+                    "secret": secret,
+                    "default": "" if default is None else str(default),
+                    "description": info.description or "",
+                }
+            )
     return out
 
 

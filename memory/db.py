@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -123,13 +123,13 @@ class Database:
         return cls(url, pool)
 
     @staticmethod
-    async def check_reachable(url: str, timeout: float) -> None:
+    async def check_reachable(url: str, timeout: float) -> None:  # noqa: ASYNC109 - also the libpq connect_timeout
         """Fail within ``timeout`` seconds naming the host (password masked) and the reason."""
         try:
             conn = await asyncio.wait_for(
                 psycopg.AsyncConnection.connect(url, connect_timeout=max(1, int(timeout))), timeout + 0.5
             )
-        except (OSError, psycopg.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, psycopg.Error) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if isinstance(exc, asyncio.TimeoutError):
                 reason = f"no answer within {timeout:g} s"
@@ -144,7 +144,9 @@ class Database:
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(sql, args or None)
-            return await cur.fetchall() if cur.description else []
+            if not cur.description:
+                return []
+            return cast(list[dict[str, Any]], await cur.fetchall())
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
         rows = await self.fetch(sql, *args)

@@ -55,5 +55,7 @@ def use(deps: Deps) -> None:
 def current() -> Deps:
     deps = _current.get() or (_global[0] if _global else None)
     if deps is None:
-        raise NotConfigured("libromind resources are not set up: call tools.deps.use(await Deps.build(settings))")
+        raise NotConfigured(
+            "libromind resources are not set up: call tools.deps.use(await Deps.build(settings))"
+        )
     return deps

@@ -111,7 +111,8 @@ def _runner(kind: str, max_tries: int) -> Any:
             return None  # re-delivered after completion: exactly one effect
         await db.execute(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now() "
-            "WHERE id = %s", job_id,
+            "WHERE id = %s",
+            job_id,
         )
         try:
             result = await JOBS[kind](JobContext(db, job_id), payload)
@@ -121,9 +122,13 @@ def _runner(kind: str, max_tries: int) -> Any:
         except Exception as exc:  # noqa: BLE001 - retried with backoff, then recorded as failed
             attempt = int(ctx.get("job_try", 1))
             if attempt < max_tries:
-                delay = min(60.0, 2.0 ** attempt)
-                log.warning("job %s (%s) attempt %d failed: %s; retrying in %.0f s", job_id, kind, attempt, exc, delay)
-                await db.execute("UPDATE jobs SET status = 'queued', updated_at = now() WHERE id = %s", job_id)
+                delay = min(60.0, 2.0**attempt)
+                log.warning(
+                    "job %s (%s) attempt %d failed: %s; retrying in %.0f s", job_id, kind, attempt, exc, delay
+                )
+                await db.execute(
+                    "UPDATE jobs SET status = 'queued', updated_at = now() WHERE id = %s", job_id
+                )
                 raise Retry(defer=delay) from exc
             log.exception("job %s (%s) failed after %d attempts", job_id, kind, attempt)
             await finish_job(db, job_id, error=f"{type(exc).__name__}: {exc} (after {attempt} attempts)")
@@ -151,8 +156,12 @@ def build_worker(settings: Settings, *, burst: bool = False, max_jobs: int = 4) 
             await deps.close()
 
     functions: list[Function] = [
-        func(_runner(kind, settings.job_max_tries), name=kind, max_tries=settings.job_max_tries + 1,
-             timeout=settings.job_timeout_s)
+        func(
+            _runner(kind, settings.job_max_tries),
+            name=kind,
+            max_tries=settings.job_max_tries + 1,
+            timeout=settings.job_timeout_s,
+        )
         for kind in JOBS
     ]
     return Worker(

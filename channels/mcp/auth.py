@@ -20,7 +20,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from memory.principals import Principal, PrincipalError
 
-__all__ = ["McpSettings", "StaticTokenVerifier", "hash_token", "mint_token", "principal_from_token", "KNOWN_SCOPES"]
+__all__ = [
+    "McpSettings",
+    "StaticTokenVerifier",
+    "hash_token",
+    "mint_token",
+    "principal_from_token",
+    "KNOWN_SCOPES",
+]
 
 KNOWN_SCOPES = ("orders", "internal")
 
@@ -73,6 +80,8 @@ class StaticTokenVerifier:
         for known, grant in self._grants.items():
             if hmac.compare_digest(known, digest):
                 return AccessToken(
-                    token=token, client_id=str(grant["principal"]), scopes=[str(s) for s in grant.get("scopes", [])],
+                    token=token,
+                    client_id=str(grant["principal"]),
+                    scopes=[str(s) for s in grant.get("scopes", [])],
                 )
         return None

@@ -7,8 +7,20 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 __all__ = [
-    "DocResult", "SearchResults", "Citation", "AskReply", "Book", "BookPage", "Recommendation",
-    "Recommendations", "OrderItem", "OrderLine", "QuoteLine", "Quote", "Order", "FeedbackAck",
+    "DocResult",
+    "SearchResults",
+    "Citation",
+    "AskReply",
+    "Book",
+    "BookPage",
+    "Recommendation",
+    "Recommendations",
+    "OrderItem",
+    "OrderLine",
+    "QuoteLine",
+    "Quote",
+    "Order",
+    "FeedbackAck",
 ]
 
 
@@ -54,7 +66,9 @@ class Book(BaseModel):
     publisher: str | None = None
     price_cents: int | None = None
     stock: int | None = None
-    demo_price: bool = Field(True, description="Prices and stock of the demo catalog are generated demo values.")
+    demo_price: bool = Field(
+        True, description="Prices and stock of the demo catalog are generated demo values."
+    )
     cover_url: str | None = None
 
 

@@ -23,7 +23,15 @@ from pydantic import AnyHttpUrl
 from agent.service import ChatService
 from channels.mcp.auth import McpSettings, StaticTokenVerifier, principal_from_token
 from channels.mcp.schemas import (
-    AskReply, Book, BookPage, FeedbackAck, Order, OrderLine, Quote, Recommendations, SearchResults,
+    AskReply,
+    Book,
+    BookPage,
+    FeedbackAck,
+    Order,
+    OrderLine,
+    Quote,
+    Recommendations,
+    SearchResults,
 )
 from memory.principals import Principal
 from memory.settings import Settings
@@ -35,8 +43,15 @@ __all__ = ["build_server", "TOOL_NAMES"]
 
 log = logging.getLogger(__name__)
 TOOL_NAMES = (
-    "search_documents", "ask", "browse_catalog", "get_book", "recommend", "quote_order", "place_order",
-    "order_status", "submit_feedback",
+    "search_documents",
+    "ask",
+    "browse_catalog",
+    "get_book",
+    "recommend",
+    "quote_order",
+    "place_order",
+    "order_status",
+    "submit_feedback",
 )
 INSTRUCTIONS = (
     "libromind: a bookstore's assistant. Search its help documents (search_documents) or ask a full question "
@@ -46,8 +61,13 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings, *, transport: Literal["stdio", "http"], mcp_settings: McpSettings | None = None,
-                 deps: Deps | None = None) -> MCPServer[Any]:
+def build_server(
+    settings: Settings,
+    *,
+    transport: Literal["stdio", "http"],
+    mcp_settings: McpSettings | None = None,
+    deps: Deps | None = None,
+) -> MCPServer[Any]:
     ms = mcp_settings or McpSettings()
     state: dict[str, Any] = {}
 
@@ -97,12 +117,18 @@ def build_server(settings: Settings, *, transport: Literal["stdio", "http"], mcp
         kwargs = {
             "token_verifier": StaticTokenVerifier(ms),
             "auth": AuthSettings(
-                issuer_url=AnyHttpUrl(base), resource_server_url=AnyHttpUrl(f"{base}/mcp"), required_scopes=None
+                issuer_url=AnyHttpUrl(base),
+                resource_server_url=AnyHttpUrl(f"{base}/mcp"),
+                required_scopes=None,
             ),
         }
     server: MCPServer[Any] = MCPServer(
-        name="libromind", title="libromind bookstore", instructions=INSTRUCTIONS, version="0.1.0",
-        lifespan=lifespan, **kwargs,
+        name="libromind",
+        title="libromind bookstore",
+        instructions=INSTRUCTIONS,
+        version="0.1.0",
+        lifespan=lifespan,
+        **kwargs,
     )
 
     @server.tool(structured_output=True)
@@ -119,16 +145,32 @@ def build_server(settings: Settings, *, transport: Literal["stdio", "http"], mcp
 
     @server.tool(structured_output=True)
     async def browse_catalog(
-        query: str | None = None, author: str | None = None, publisher: str | None = None,
-        year_min: int | None = None, year_max: int | None = None, price_min_cents: int | None = None,
-        price_max_cents: int | None = None, in_stock: bool | None = None,
-        sort: Literal["relevance", "title", "year", "price"] = "relevance", page: int = 1, page_size: int = 10,
+        query: str | None = None,
+        author: str | None = None,
+        publisher: str | None = None,
+        year_min: int | None = None,
+        year_max: int | None = None,
+        price_min_cents: int | None = None,
+        price_max_cents: int | None = None,
+        in_stock: bool | None = None,
+        sort: Literal["relevance", "title", "year", "price"] = "relevance",
+        page: int = 1,
+        page_size: int = 10,
     ) -> BookPage:
         """Browse the book catalog by title words, author, publisher, year, price and availability."""
         res = await call(
-            catalog.search_books, query, author=author, publisher=publisher, year_min=year_min, year_max=year_max,
-            price_min_cents=price_min_cents, price_max_cents=price_max_cents, in_stock=in_stock, sort=sort,
-            page=page, page_size=page_size,
+            catalog.search_books,
+            query,
+            author=author,
+            publisher=publisher,
+            year_min=year_min,
+            year_max=year_max,
+            price_min_cents=price_min_cents,
+            price_max_cents=price_max_cents,
+            in_stock=in_stock,
+            sort=sort,
+            page=page,
+            page_size=page_size,
         )
         return BookPage.model_validate({"page": page, "page_size": page_size, **res})
 
@@ -138,7 +180,9 @@ def build_server(settings: Settings, *, transport: Literal["stdio", "http"], mcp
         return Book.model_validate(await call(catalog.get_book, isbn))
 
     @server.tool(structured_output=True)
-    async def recommend(isbn: str, kind: Literal["similar", "also_liked"] = "similar", k: int = 5) -> Recommendations:
+    async def recommend(
+        isbn: str, kind: Literal["similar", "also_liked"] = "similar", k: int = 5
+    ) -> Recommendations:
         """Recommend books similar to a book, or that its readers also liked, each with a reason."""
         items = await call(catalog.recommend, isbn, kind=kind, k=max(1, min(k, 20)))
         return Recommendations.model_validate({"items": items})
@@ -166,7 +210,9 @@ def build_server(settings: Settings, *, transport: Literal["stdio", "http"], mcp
         return Order.model_validate(await call(orders.order_status, order_id, principal=p))
 
     @server.tool(structured_output=True)
-    async def submit_feedback(answer_id: str, score: Literal[1, -1], comment: str | None = None) -> FeedbackAck:
+    async def submit_feedback(
+        answer_id: str, score: Literal[1, -1], comment: str | None = None
+    ) -> FeedbackAck:
         """Rate an answer from ask: 1 for helpful, -1 for not helpful (optionally with a comment)."""
         try:
             await state["chat"].feedback(answer_id, principal(), score, channel="mcp", comment=comment)

@@ -54,13 +54,12 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or get_settings()
         own = deps is None
-        if own:
+        if deps is None:
             if s.database_url is None:
                 ensure_home(s.home)
             d = await Deps.build(s)
         else:
             d = deps
-        assert d is not None
         use(d)
         app.state.deps = d
         app.state.ready = False
@@ -89,8 +88,11 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
     s0 = settings or get_settings()
     if s0.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=s0.cors_origins, allow_credentials=False,
-            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            CORSMiddleware,
+            allow_origins=s0.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
 
     @app.middleware("http")
@@ -100,7 +102,10 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
             response = await call_next(request)
             response.headers["X-Request-Id"] = cid
             log.info(
-                "http %s %s -> %s", request.method, request.url.path, response.status_code,
+                "http %s %s -> %s",
+                request.method,
+                request.url.path,
+                response.status_code,
                 extra={"ms": round((time.perf_counter() - t0) * 1000, 1)},
             )
             return response

@@ -17,8 +17,14 @@ from memory.settings import Settings
 from tools.deps import Deps, current
 
 __all__ = [
-    "SESSION_MAX_AGE_S", "get_deps", "get_principal", "get_settings_dep", "mint_session_token",
-    "read_session_token", "PrincipalDep", "DepsDep",
+    "SESSION_MAX_AGE_S",
+    "get_deps",
+    "get_principal",
+    "get_settings_dep",
+    "mint_session_token",
+    "read_session_token",
+    "PrincipalDep",
+    "DepsDep",
 ]
 
 SESSION_MAX_AGE_S = 30 * 24 * 3600
@@ -38,9 +44,13 @@ def read_session_token(settings: Settings, token: str) -> Principal:
         raw = _serializer(settings).loads(token, max_age=SESSION_MAX_AGE_S)
         return Principal.parse(str(raw))
     except SignatureExpired:
-        raise HTTPException(401, detail={"error": "session_expired", "message": "Your session expired; reload the page."}) from None
+        raise HTTPException(
+            401, detail={"error": "session_expired", "message": "Your session expired; reload the page."}
+        ) from None
     except (BadSignature, PrincipalError):
-        raise HTTPException(401, detail={"error": "bad_session", "message": "Invalid session token."}) from None
+        raise HTTPException(
+            401, detail={"error": "bad_session", "message": "Invalid session token."}
+        ) from None
 
 
 def get_deps(request: Request) -> Deps:

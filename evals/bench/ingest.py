@@ -81,8 +81,9 @@ class OnnxEncoder:
             enc = self.tok.encode_batch([texts[i] for i in idx])
             ids = np.asarray([e.ids for e in enc], dtype=np.int64)
             mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
-            hidden = self.sess.run(None, {"input_ids": ids, "attention_mask": mask,
-                                          "token_type_ids": np.zeros_like(ids)})[0]
+            hidden = self.sess.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )[0]
             pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
             out[idx] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
         return out
@@ -102,8 +103,13 @@ def export_onnx(target: Path) -> tuple[Path, Path]:
     if fp32.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"])
+        quantize_dynamic(
+            str(fp32),
+            str(int8),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+        )
         return fp32, int8
     bert = AutoModel.from_pretrained(str(default_model_path())).eval()
 
@@ -113,21 +119,32 @@ def export_onnx(target: Path) -> tuple[Path, Path]:
             self.bert = bert
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids).last_hidden_state
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     ids = torch.ones(2, 16, dtype=torch.long)
     axes = {"b": 0, "s": 1}
-    dyn = {n: {v: k for k, v in axes.items()} for n in ("input_ids", "attention_mask", "token_type_ids",
-                                                         "last_hidden_state")}
-    torch.onnx.export(_Wrap(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(fp32),
-                      input_names=["input_ids", "attention_mask", "token_type_ids"],
-                      output_names=["last_hidden_state"], dynamic_axes=dyn, opset_version=17, dynamo=False)
+    dyn = {
+        n: {v: k for k, v in axes.items()}
+        for n in ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")
+    }
+    torch.onnx.export(
+        _Wrap(),
+        (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+        str(fp32),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["last_hidden_state"],
+        dynamic_axes=dyn,
+        opset_version=17,
+        dynamo=False,
+    )
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # per-channel int8 weights on MatMul only: cos >= 0.99 to fp32 (per-tensor, all ops: ~0.95)
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"])
+    quantize_dynamic(
+        str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+    )
     return fp32, int8
 
 

@@ -25,7 +25,11 @@ err_console = Console(stderr=True)
 
 # Errors that are the user's to fix: printed as one clear line, exit code 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    DatabaseUnavailable, HomeError, HomeInUse, MissingExtra, PrincipalError,
+    DatabaseUnavailable,
+    HomeError,
+    HomeInUse,
+    MissingExtra,
+    PrincipalError,
 )
 
 

@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
             ensure_home(settings.home)
         if http:
             if not ms.tokens:
-                raise fail("No MCP tokens configured: create one with `libromind mcp token --principal agent:NAME`.")
+                raise fail(
+                    "No MCP tokens configured: create one with `libromind mcp token --principal agent:NAME`."
+                )
             server = build_server(settings, transport="http", mcp_settings=ms)
             console.print(f"MCP streamable HTTP on http://{ms.host}:{ms.port}/mcp", highlight=False)
             server.run("streamable-http", host=ms.host, port=ms.port)

@@ -50,8 +50,12 @@ async def prepare(settings: Settings) -> dict[str, object]:
         from libromind.bootstrap import load_demo_data
 
         with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         ) as progress:
             tasks: dict[str, TaskID] = {}
 
@@ -108,9 +112,12 @@ def register(app: typer.Typer) -> None:
         web = create_app(settings)
         console.print(
             f"serving on [bold]http://{settings.host}:{settings.port}[/] "
-            f"(startup {time.perf_counter() - t0:.1f} s; Ctrl+C to stop)", highlight=False,
+            f"(startup {time.perf_counter() - t0:.1f} s; Ctrl+C to stop)",
+            highlight=False,
         )
-        config = uvicorn.Config(web, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            web, host=settings.host, port=settings.port, log_config=None, access_log=False
+        )
         asyncio.run(uvicorn.Server(config).serve())
         if lock is not None:
             lock.release()

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         from workers.arq_queue import build_worker, queue_depth
 
         if check:
+
             async def ping() -> int:
                 from arq import create_pool
 
@@ -46,6 +47,7 @@ def register(app: typer.Typer) -> None:
         w = build_worker(settings, burst=burst, max_jobs=max_jobs)
         console.print(f"worker consuming {settings.queue_name} (max {max_jobs} concurrent jobs)")
         if burst:
+
             async def drain() -> None:
                 try:
                     await w.async_run()

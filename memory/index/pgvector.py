@@ -32,7 +32,7 @@ class PgVectorIndex:
         db: Database,
         *,
         home: Path | None = None,
-        ef_search: int = 64,
+        ef_search: int = 100,
         keyword_backend: Literal["bm25", "fts"] = "bm25",
     ) -> None:
         self.db = db

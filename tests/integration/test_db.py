@@ -39,8 +39,10 @@ async def test_pool_round_trip(db: Database) -> None:
 async def test_unreachable_database_fails_fast_naming_host(tmp_path) -> None:
     # 10.255.255.1 is non-routable: connect hangs until the timeout.
     s = Settings(
-        home=tmp_path, database_url="postgresql://bob:s3cret@10.255.255.1:5433/app",  # type: ignore[arg-type]
-        db_connect_timeout=2, _env_file=None,  # type: ignore[call-arg]
+        home=tmp_path,
+        database_url="postgresql://bob:s3cret@10.255.255.1:5433/app",  # type: ignore[arg-type]
+        db_connect_timeout=2,
+        _env_file=None,  # type: ignore[call-arg]
     )
     t0 = time.monotonic()
     with pytest.raises(DatabaseUnavailable) as err:

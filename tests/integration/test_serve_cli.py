@@ -24,7 +24,11 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "libromind", *args], cwd=REPO, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "libromind", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -46,9 +50,14 @@ def test_foreign_home_refused(tmp_path: Path) -> None:
 def test_unreachable_database_fails_fast(tmp_path: Path) -> None:
     t0 = time.monotonic()
     r = _cli(
-        "serve", "--port", str(_free_port()),
-        env=_env(LIBROMIND_HOME=str(tmp_path / "h"), LIBROMIND_DATABASE_URL="postgresql://app:hunter2@10.255.255.1:5432/db",
-                 LIBROMIND_DB_CONNECT_TIMEOUT="3"),
+        "serve",
+        "--port",
+        str(_free_port()),
+        env=_env(
+            LIBROMIND_HOME=str(tmp_path / "h"),
+            LIBROMIND_DATABASE_URL="postgresql://app:hunter2@10.255.255.1:5432/db",
+            LIBROMIND_DB_CONNECT_TIMEOUT="3",
+        ),
     )
     elapsed = time.monotonic() - t0
     assert r.returncode == 2, r.stderr
@@ -62,8 +71,12 @@ def test_second_serve_names_data_directory_and_port(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = _env(LIBROMIND_HOME=str(home))
     first = subprocess.Popen(
-        [sys.executable, "-m", "libromind", "serve", "--port", str(port)], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "libromind", "serve", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120

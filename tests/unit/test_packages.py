@@ -22,5 +22,7 @@ def test_package_resolves_inside_repo(name: str) -> None:
 
 def test_no_installed_distribution_shadows_our_packages() -> None:
     owners = md.packages_distributions()
-    clashes = {name: dists for name in OURS if (dists := [d for d in owners.get(name, []) if d != "libromind"])}
+    clashes = {
+        name: dists for name in OURS if (dists := [d for d in owners.get(name, []) if d != "libromind"])
+    }
     assert not clashes, f"installed distributions provide our top-level names: {clashes}"

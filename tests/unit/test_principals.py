@@ -17,7 +17,9 @@ def test_parse_and_scopes() -> None:
     assert a.with_grants("internal").scopes == ("internal", "public")
 
 
-@pytest.mark.parametrize("bad", ["", "customer", "customer:", "root:1", "customer:1:hr", "employee:a:B@d", "customer:a b"])
+@pytest.mark.parametrize(
+    "bad", ["", "customer", "customer:", "root:1", "customer:1:hr", "employee:a:B@d", "customer:a b"]
+)
 def test_bad_principals(bad: str) -> None:
     with pytest.raises(PrincipalError):
         Principal.parse(bad)

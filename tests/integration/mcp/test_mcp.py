@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
 import uvicorn
 from mcp import Client, StdioServerParameters
@@ -48,12 +47,17 @@ async def seeded(deps, tmp_path: Path) -> dict[str, Any]:  # type: ignore[no-unt
 
 def _server_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIBROMIND_")}
-    env.update({
-        "LIBROMIND_DATABASE_URL": settings.database_url.get_secret_value(),  # type: ignore[union-attr]
-        "LIBROMIND_HOME": str(settings.home), "LIBROMIND_DEMO_DATA": "false", "HF_HUB_OFFLINE": "1",
-        "LIBROMIND_MCP_STDIO_PRINCIPAL": "agent:tester", "LIBROMIND_MCP_STDIO_SCOPES": '["orders"]',
-        "LIBROMIND_CACHE": "off",
-    })
+    env.update(
+        {
+            "LIBROMIND_DATABASE_URL": settings.database_url.get_secret_value(),  # type: ignore[union-attr]
+            "LIBROMIND_HOME": str(settings.home),
+            "LIBROMIND_DEMO_DATA": "false",
+            "HF_HUB_OFFLINE": "1",
+            "LIBROMIND_MCP_STDIO_PRINCIPAL": "agent:tester",
+            "LIBROMIND_MCP_STDIO_SCOPES": '["orders"]',
+            "LIBROMIND_CACHE": "off",
+        }
+    )
     env.update(extra)
     return env
 
@@ -65,8 +69,9 @@ def _structured(result: Any) -> dict[str, Any]:
 
 
 async def test_stdio_tools_with_schemas_and_an_order(settings: Settings, seeded: dict[str, Any]) -> None:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "libromind", "mcp"], env=_server_env(settings),
-                                   cwd=str(REPO))
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "libromind", "mcp"], env=_server_env(settings), cwd=str(REPO)
+    )
     async with Client(params, read_timeout_seconds=120) as client:
         tools = (await client.list_tools()).tools
         assert {t.name for t in tools} == set(TOOL_NAMES)
@@ -76,17 +81,23 @@ async def test_stdio_tools_with_schemas_and_an_order(settings: Settings, seeded:
         place = next(t for t in tools if t.name == "place_order")
         assert "idempotency" not in json.dumps(place.input_schema).lower()
 
-        docs = _structured(await client.call_tool("search_documents", {"query": "package name rules", "k": 3}))
+        docs = _structured(
+            await client.call_tool("search_documents", {"query": "package name rules", "k": 3})
+        )
         assert docs["results"] and all(r["source"].endswith(".html") for r in docs["results"])
 
         book = _structured(await client.call_tool("get_book", {"isbn": seeded["isbn"]}))
         assert book["price_cents"] > 0 and book["demo_price"] is True
 
-        quote = _structured(await client.call_tool("quote_order", {"items": [{"isbn": seeded["isbn"], "quantity": 1}]}))
+        quote = _structured(
+            await client.call_tool("quote_order", {"items": [{"isbn": seeded["isbn"], "quantity": 1}]})
+        )
         assert quote["total_cents"] == book["price_cents"]
         first = _structured(await client.call_tool("place_order", {"confirmation_token": quote["token"]}))
         again = _structured(await client.call_tool("place_order", {"confirmation_token": quote["token"]}))
-        assert first["order_id"] == again["order_id"], "the same confirmation token must never create two orders"
+        assert first["order_id"] == again["order_id"], (
+            "the same confirmation token must never create two orders"
+        )
         assert first["total_cents"] == quote["total_cents"]
         status = _structured(await client.call_tool("order_status", {"order_id": first["order_id"]}))
         assert status["order_id"] == first["order_id"] and status["status"] == "placed"
@@ -98,7 +109,9 @@ async def test_stdio_tools_with_schemas_and_an_order(settings: Settings, seeded:
 
         reply = _structured(await client.call_tool("ask", {"message": "What must a package name contain?"}))
         assert reply["citations"] and reply["answer"]
-        ack = _structured(await client.call_tool("submit_feedback", {"answer_id": reply["answer_id"], "score": 1}))
+        ack = _structured(
+            await client.call_tool("submit_feedback", {"answer_id": reply["answer_id"], "score": 1})
+        )
         assert ack["stored"] is True
 
 
@@ -108,9 +121,13 @@ def http_server(settings: Settings) -> Iterator[dict[str, Any]]:
     limited, limited_hash = mint_token()
     port = _free_port()
     ms = McpSettings(
-        host="127.0.0.1", port=port, _env_file=None,  # type: ignore[call-arg]
-        tokens={full_hash: {"principal": "agent:full", "scopes": ["orders", "internal"]},
-                limited_hash: {"principal": "agent:limited", "scopes": []}},
+        host="127.0.0.1",
+        port=port,
+        _env_file=None,  # type: ignore[call-arg]
+        tokens={
+            full_hash: {"principal": "agent:full", "scopes": ["orders", "internal"]},
+            limited_hash: {"principal": "agent:limited", "scopes": []},
+        },
     )
     s = settings.model_copy(update={"cache": "off"})
     app = build_server(s, transport="http", mcp_settings=ms).streamable_http_app(host="127.0.0.1")
@@ -131,7 +148,9 @@ def _http_client(url: str, token: str) -> Client:
     return Client(streamable_http_client(url, http_client=http), read_timeout_seconds=120)
 
 
-async def test_http_requires_a_valid_bearer_token(http_server: dict[str, Any], seeded: dict[str, Any]) -> None:
+async def test_http_requires_a_valid_bearer_token(
+    http_server: dict[str, Any], seeded: dict[str, Any]
+) -> None:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     async with httpx.AsyncClient() as c:
         r = await c.post(http_server["url"], json=body)
@@ -140,18 +159,26 @@ async def test_http_requires_a_valid_bearer_token(http_server: dict[str, Any], s
         assert r.status_code == 401
 
 
-async def test_http_scopes_limit_orders_and_internal_documents(http_server: dict[str, Any], seeded: dict[str, Any]) -> None:
+async def test_http_scopes_limit_orders_and_internal_documents(
+    http_server: dict[str, Any], seeded: dict[str, Any]
+) -> None:
     query = {"query": "refund escalation for damaged books", "k": 10}
     async with _http_client(http_server["url"], http_server["limited"]) as client:
         res = _structured(await client.call_tool("search_documents", query))
         internal = {p.name for p in (REPO / "evals/datasets/internal_docs").glob("*.md")}
-        assert not [r for r in res["results"] if r["source"] in internal], "limited token saw internal documents"
+        assert not [r for r in res["results"] if r["source"] in internal], (
+            "limited token saw internal documents"
+        )
         denied = await client.call_tool("quote_order", {"items": [{"isbn": seeded["isbn"], "quantity": 1}]})
         assert denied.is_error and "orders" in json.dumps([c.model_dump() for c in denied.content])
     async with _http_client(http_server["url"], http_server["full"]) as client:
         res = _structured(await client.call_tool("search_documents", query))
-        assert [r for r in res["results"] if r["source"] in internal], "internal scope should reach internal docs"
-        quote = _structured(await client.call_tool("quote_order", {"items": [{"isbn": seeded["isbn"], "quantity": 1}]}))
+        assert [r for r in res["results"] if r["source"] in internal], (
+            "internal scope should reach internal docs"
+        )
+        quote = _structured(
+            await client.call_tool("quote_order", {"items": [{"isbn": seeded["isbn"], "quantity": 1}]})
+        )
         assert quote["token"]
 
 
@@ -164,7 +191,12 @@ def _npx() -> str:
 
 def _inspector(args: list[str], env: dict[str, str] | None = None) -> Any:
     proc = subprocess.run(
-        [_npx(), "-y", INSPECTOR, "--cli", *args], capture_output=True, text=True, timeout=300, env=env, cwd=REPO,
+        [_npx(), "-y", INSPECTOR, "--cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=REPO,
     )
     assert proc.returncode == 0, f"inspector failed: {proc.stderr[-2000:]}\n{proc.stdout[-2000:]}"
     return json.loads(proc.stdout)
@@ -172,20 +204,54 @@ def _inspector(args: list[str], env: dict[str, str] | None = None) -> Any:
 
 def test_inspector_cli_over_stdio(settings: Settings, seeded: dict[str, Any]) -> None:
     env = _server_env(settings)
-    listed = _inspector([sys.executable, "-m", "libromind", "mcp", "--method", "tools/list"], env={**os.environ, **env})
+    listed = _inspector(
+        [sys.executable, "-m", "libromind", "mcp", "--method", "tools/list"], env={**os.environ, **env}
+    )
     assert {t["name"] for t in listed["tools"]} == set(TOOL_NAMES)
     called = _inspector(
-        [sys.executable, "-m", "libromind", "mcp", "--method", "tools/call", "--tool-name", "get_book",
-         "--tool-arg", f"isbn={seeded['isbn']}"], env={**os.environ, **env},
+        [
+            sys.executable,
+            "-m",
+            "libromind",
+            "mcp",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "get_book",
+            "--tool-arg",
+            f"isbn={seeded['isbn']}",
+        ],
+        env={**os.environ, **env},
     )
     assert called["structuredContent"]["isbn"] == seeded["isbn"]
 
 
 def test_inspector_cli_over_http(http_server: dict[str, Any], seeded: dict[str, Any]) -> None:
-    listed = _inspector([http_server["url"], "--transport", "http", "--method", "tools/list",
-                         "--header", f"Authorization: Bearer {http_server['full']}"])
+    listed = _inspector(
+        [
+            http_server["url"],
+            "--transport",
+            "http",
+            "--method",
+            "tools/list",
+            "--header",
+            f"Authorization: Bearer {http_server['full']}",
+        ]
+    )
     assert {t["name"] for t in listed["tools"]} == set(TOOL_NAMES)
-    called = _inspector([http_server["url"], "--transport", "http", "--method", "tools/call",
-                         "--tool-name", "search_documents", "--tool-arg", "query=maintainer scripts",
-                         "--header", f"Authorization: Bearer {http_server['full']}"])
+    called = _inspector(
+        [
+            http_server["url"],
+            "--transport",
+            "http",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "search_documents",
+            "--tool-arg",
+            "query=maintainer scripts",
+            "--header",
+            f"Authorization: Bearer {http_server['full']}",
+        ]
+    )
     assert called["structuredContent"]["results"]

@@ -34,24 +34,50 @@ def _free_port() -> int:
 
 
 def test_missing_configuration_is_named(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "libromind", "slack", "--socket"], cwd=REPO, capture_output=True,
-                       text=True, timeout=60, env=_env(LIBROMIND_HOME=str(tmp_path), LIBROMIND_SLACK_BOT_TOKEN="x"))
+    r = subprocess.run(
+        [sys.executable, "-m", "libromind", "slack", "--socket"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(LIBROMIND_HOME=str(tmp_path), LIBROMIND_SLACK_BOT_TOKEN="x"),
+    )
     assert r.returncode == 2
     assert "LIBROMIND_SLACK_APP_TOKEN" in r.stderr and "LIBROMIND_SLACK_BOT_TOKEN" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "libromind", "discord"], cwd=REPO, capture_output=True, text=True,
-                       timeout=60, env=_env(LIBROMIND_HOME=str(tmp_path)))
+    r = subprocess.run(
+        [sys.executable, "-m", "libromind", "discord"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(LIBROMIND_HOME=str(tmp_path)),
+    )
     assert r.returncode == 2 and "LIBROMIND_DISCORD_TOKEN" in r.stderr
 
 
 async def test_cli_serves_signed_events(tmp_path: Path, db_url: str) -> None:
     fake = await FakeSlack().start()
     port = _free_port()
-    env = _env(LIBROMIND_HOME=str(tmp_path / "home"), LIBROMIND_DATABASE_URL=db_url,
-               LIBROMIND_SLACK_SIGNING_SECRET=SECRET, LIBROMIND_SLACK_BOT_TOKEN="xoxb-test",
-               LIBROMIND_SLACK_BASE_URL=fake.base_url, LIBROMIND_SLACK_GROUPS='{"U100": ["staff"]}')
+    env = _env(
+        LIBROMIND_HOME=str(tmp_path / "home"),
+        LIBROMIND_DATABASE_URL=db_url,
+        LIBROMIND_SLACK_SIGNING_SECRET=SECRET,
+        LIBROMIND_SLACK_BOT_TOKEN="xoxb-test",
+        LIBROMIND_SLACK_BASE_URL=fake.base_url,
+        LIBROMIND_SLACK_GROUPS='{"U100": ["staff"]}',
+    )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "libromind", "slack", "--port", str(port), cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "libromind",
+        "slack",
+        "--port",
+        str(port),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
@@ -66,12 +92,16 @@ async def test_cli_serves_signed_events(tmp_path: Path, db_url: str) -> None:
                 assert time.monotonic() < deadline, "libromind slack never became ready"
                 await asyncio.sleep(0.5)
             raw = json.dumps(event_body(mention("What is the return policy?")))
-            bad = await http.post("/slack/events", content=raw,
-                                  headers={"Content-Type": "application/json", **sign(raw, secret="wrong")})
+            bad = await http.post(
+                "/slack/events",
+                content=raw,
+                headers={"Content-Type": "application/json", **sign(raw, secret="wrong")},
+            )
             assert bad.status_code == 401
             t0 = time.monotonic()
-            ok = await http.post("/slack/events", content=raw,
-                                 headers={"Content-Type": "application/json", **sign(raw)})
+            ok = await http.post(
+                "/slack/events", content=raw, headers={"Content-Type": "application/json", **sign(raw)}
+            )
             assert ok.status_code == 200 and time.monotonic() - t0 < 3.0  # acked before the answer
             await fake.wait_for("chat.postMessage", wait_s=120)
             while not any(u.get("blocks") for u in fake.of("chat.update")):  # the final reply has blocks
