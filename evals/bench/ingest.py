@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from memory.home import ensure_home
+
 __all__ = ["register_bench", "run_ingest_bench", "run_embed_bench"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,7 +154,7 @@ def _onnx_model(kind: str) -> OnnxEncoder:
     from memory.documents.embed import default_model_path
     from memory.settings import get_settings
 
-    fp32, int8 = export_onnx(get_settings().home / "models" / "all-MiniLM-L6-v2-onnx")
+    fp32, int8 = export_onnx(ensure_home(get_settings().home) / "models" / "all-MiniLM-L6-v2-onnx")
     return OnnxEncoder(int8 if kind == "onnx-int8" else fp32, default_model_path() / "tokenizer.json")
 
 

@@ -17,8 +17,8 @@ Idempotent: when the joined file already exists with the pinned sha256 nothing i
 Progress goes to stderr; the final model path is the only line printed on stdout, so
 ``MODEL=$(python scripts/llm/fetch_model.py qwen2.5-coder-0.5b)`` works.
 
-Default destination: $LIBROMIND_MODELS_DIR, else $LIBROMIND_HOME/models, else
-~/.local/share/libromind/models.
+Default destination: $LIBROMIND_MODELS_DIR, else $XDG_CACHE_HOME/libromind/models, else
+~/.cache/libromind/models.
 """
 
 from __future__ import annotations
@@ -83,11 +83,13 @@ def model_spec(name: str, manifest: dict[str, dict[str, Any]] | None = None) -> 
 
 
 def default_dest() -> Path:
+    """Models are re-fetchable caches: $LIBROMIND_MODELS_DIR, else $XDG_CACHE_HOME/libromind/models.
+
+    Never inside LIBROMIND_HOME: creating it here would make a fresh data directory look foreign."""
     if env := os.environ.get("LIBROMIND_MODELS_DIR"):
         return Path(env).expanduser()
-    if home := os.environ.get("LIBROMIND_HOME"):
-        return Path(home).expanduser() / "models"
-    return Path.home() / ".local" / "share" / "libromind" / "models"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "libromind" / "models"
 
 
 def model_path(name: str, dest: Path | str | None = None) -> Path:

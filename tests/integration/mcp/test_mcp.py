@@ -203,25 +203,25 @@ def _inspector(args: list[str], env: dict[str, str] | None = None) -> Any:
 
 
 def test_inspector_cli_over_stdio(settings: Settings, seeded: dict[str, Any]) -> None:
+    # The Inspector starts stdio servers with a minimal environment: pass ours explicitly with -e.
     env = _server_env(settings)
-    listed = _inspector(
-        [sys.executable, "-m", "libromind", "mcp", "--method", "tools/list"], env={**os.environ, **env}
-    )
+    flags = [f for k, v in env.items() if k.startswith(("LIBROMIND_", "HF_")) for f in ("-e", f"{k}={v}")]
+    server = ["--", sys.executable, "-m", "libromind", "mcp"]
+    listed = _inspector([*flags, "--method", "tools/list", *server])
     assert {t["name"] for t in listed["tools"]} == set(TOOL_NAMES)
+    # The Inspector turns digit-only values into numbers; a hyphenated ISBN stays a string (and is normalised).
+    hyphenated = f"{seeded['isbn'][:3]}-{seeded['isbn'][3:]}"
     called = _inspector(
         [
-            sys.executable,
-            "-m",
-            "libromind",
-            "mcp",
+            *flags,
             "--method",
             "tools/call",
             "--tool-name",
             "get_book",
             "--tool-arg",
-            f"isbn={seeded['isbn']}",
-        ],
-        env={**os.environ, **env},
+            f"isbn={hyphenated}",
+            *server,
+        ]
     )
     assert called["structuredContent"]["isbn"] == seeded["isbn"]
 
