@@ -284,6 +284,7 @@ async def ingest_paths(
                     acl=acl,
                     index=index,
                 )
+                await invalidate_cached_answers(outcome.deleted_chunk_ids, deps)
         results[i] = outcome
         done += 1
         if progress is not None:
@@ -338,7 +339,22 @@ async def ingest_bytes(
         doc_id=doc_id,
         index=get_index(deps),
     )
+    await invalidate_cached_answers(outcome.deleted_chunk_ids, deps)
     return outcome.to_dict()
+
+
+async def invalidate_cached_answers(chunk_ids: Sequence[int | str] | None, deps: Deps | None = None) -> int:
+    """Drop semantic-cache answers that cited any of these (re-ingested or deleted) chunks.
+
+    Entries are also partitioned by corpus version, so no stale answer is ever served; this removes
+    them eagerly from the backend this process uses."""
+    from memory.cache import FRONT_KEY
+
+    deps = deps or current()
+    front = deps.extras.get(FRONT_KEY)
+    if front is None or not chunk_ids:
+        return 0
+    return int(await front.invalidate_chunks([str(c) for c in chunk_ids]) or 0)
 
 
 async def document_status(doc_id: str) -> dict[str, Any]:

@@ -44,6 +44,9 @@ async def ingest_document(ctx: JobContext, payload: dict[str, Any]) -> dict[str,
         )
     finally:
         await ctx.db.execute("DELETE FROM uploads WHERE id = %s", upload_id)
+    from tools.knowledge import invalidate_cached_answers
+
+    await invalidate_cached_answers(outcome.deleted_chunk_ids, deps)
     result = outcome.to_dict()
     if outcome.status == "failed":
         raise JobFailed(f"{outcome.error_code}: {outcome.error}", result)

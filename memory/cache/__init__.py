@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from memory.documents.embed import Embedder
 
 __all__ = [
+    "FRONT_KEY",
     "CacheEntry",
     "SemanticCache",
     "cache_partition",
@@ -45,6 +46,8 @@ __all__ = [
 # Cosine similarity a cached question must reach, tuned with the guard on the tune half of
 # evals/datasets/cache_pairs.jsonl (`libromind eval cache --tune`); the guard does the fine work.
 DEFAULT_THRESHOLD = 0.70
+# Where an entry point keeps its CacheFront in tools.deps.Deps.extras.
+FRONT_KEY = "cache_front"
 DEFAULT_TTL_S = 24 * 3600
 
 
