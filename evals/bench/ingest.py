@@ -174,7 +174,7 @@ def run_embed_bench(corpus: Path, n: int = 512, repeats: int = 2) -> dict[str, A
     texts = texts[:n]
     ref_model = get_embedder().model
     out: dict[str, Any] = {"texts": len(texts)}
-    models = {
+    models: dict[str, Any] = {
         "torch-fp32": ref_model,
         "onnx-fp32": _onnx_model("onnx"),
         "onnx-int8": _onnx_model("onnx-int8"),
