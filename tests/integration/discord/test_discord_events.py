@@ -54,7 +54,7 @@ async def test_guild_mention_is_answered_in_a_new_thread(
 async def test_reply_content_includes_citations_like_the_web_channel(
     bot: DiscordBot, fake_discord: FakeDiscord, corpus: Any, service: Any
 ) -> None:
-    question = "What is the refund policy for returns?"
+    question = "Within how many days can purchases be returned?"
     _, final = await _ask_in_guild(bot, fake_discord, question)
     web = await service.ask(f"customer:discord-{ALICE['id']}", "web-1", question, channel="web")
     assert web["citations"]

@@ -75,7 +75,7 @@ async def test_mention_is_answered_in_its_thread_progressively(slack: SlackHarne
 async def test_answer_and_citations_match_the_web_channel(
     slack: SlackHarness, corpus: Any, service: Any
 ) -> None:
-    question = "What is the refund policy for returns?"
+    question = "Within how many days can purchases be returned?"
     await slack.send_event(mention(question, channel="C200", ts="1699999999.000200"))
     final = (await slack.fake.wait_for("chat.update"))[-1]
     web = await service.ask("employee:U100", "web-thread-1", question, channel="web")
