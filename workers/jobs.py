@@ -107,4 +107,10 @@ async def reindex(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"chunks": total}
 
 
-JOBS = {"ingest_document": ingest_document, "reindex": reindex}
+def _all_jobs() -> dict[str, Any]:
+    from workers.maintenance import MAINTENANCE_JOBS
+
+    return {"ingest_document": ingest_document, "reindex": reindex, **MAINTENANCE_JOBS}
+
+
+JOBS = _all_jobs()

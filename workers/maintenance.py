@@ -1,0 +1,85 @@
+"""Maintenance jobs: embed a catalog batch, rebuild the keyword index, aggregate feedback.
+
+All are idempotent: re-running one after a crash leaves exactly one copy of its effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.queue import JobContext
+
+__all__ = ["embed_batch", "rebuild_keyword_index", "aggregate_feedback", "MAINTENANCE_JOBS"]
+
+
+async def embed_batch(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Embed up to ``limit`` catalog books that have no vector yet (most-rated first)."""
+    from memory.commerce.recommend import embed_catalog_batch
+    from tools.deps import current
+
+    limit = int(payload.get("limit", 1000))
+    await ctx.progress(0, limit)
+    done = await embed_catalog_batch(ctx.db, current().embedder, limit)
+    left = await ctx.db.fetchrow(
+        "SELECT count(*) AS n FROM books b WHERE NOT EXISTS (SELECT 1 FROM book_embeddings e WHERE e.isbn13 = b.isbn13)"
+    )
+    await ctx.progress(done, limit)
+    return {"embedded": done, "remaining": int(left["n"]) if left else 0}
+
+
+async def rebuild_keyword_index(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Rebuild the BM25 keyword index from the chunks table."""
+    from tools.deps import current
+    from tools.knowledge import get_index
+
+    index = get_index(current())
+    bm25 = getattr(index, "bm25", None)
+    await ctx.progress(0, 1)
+    if bm25 is not None:
+        await bm25.refresh(force=True)
+    row = await ctx.db.fetchrow("SELECT count(*) AS n FROM chunks")
+    await ctx.progress(1, 1)
+    return {
+        "index": getattr(index, "name", "?"),
+        "chunks": int(row["n"]) if row else 0,
+        "bm25": bm25 is not None,
+    }
+
+
+_AGGREGATE = """
+INSERT INTO feedback_daily (day, channel, policy, route, answers, up, down, cache_hits, p50_ms, updated_at)
+SELECT a.created_at::date, a.channel, a.policy,
+       coalesce((SELECT string_agg(s, '>') FROM jsonb_array_elements_text(a.steps) AS s), '') AS route,
+       count(DISTINCT a.id), count(*) FILTER (WHERE f.score = 1), count(*) FILTER (WHERE f.score = -1),
+       count(DISTINCT a.id) FILTER (WHERE a.cache_hit),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms), now()
+FROM answers a LEFT JOIN feedback f ON f.answer_id = a.id
+WHERE a.created_at >= %s::date
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (day, channel, policy, route) DO UPDATE SET
+    answers = EXCLUDED.answers, up = EXCLUDED.up, down = EXCLUDED.down, cache_hits = EXCLUDED.cache_hits,
+    p50_ms = EXCLUDED.p50_ms, updated_at = now()
+"""
+
+
+async def aggregate_feedback(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Recompute daily feedback aggregates (per channel, policy and route) since ``since`` (a date)."""
+    since = str(payload.get("since", "1970-01-01"))
+    await ctx.progress(0, 1)
+    async with ctx.db.pool.connection() as conn, conn.transaction():
+        await conn.execute("DELETE FROM feedback_daily WHERE day >= %s::date", (since,))
+        await conn.execute(_AGGREGATE, (since,))
+    rows = await ctx.db.fetch(
+        "SELECT sum(answers) AS answers, sum(up) AS up, sum(down) AS down FROM feedback_daily WHERE day >= %s::date",
+        since,
+    )
+    await ctx.progress(1, 1)
+    r = rows[0] if rows else {}
+    return {k: int(r.get(k) or 0) for k in ("answers", "up", "down")}
+
+
+MAINTENANCE_JOBS = {
+    "embed_batch": embed_batch,
+    "rebuild_keyword_index": rebuild_keyword_index,
+    "aggregate_feedback": aggregate_feedback,
+}
