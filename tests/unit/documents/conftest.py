@@ -42,7 +42,7 @@ def fixture_bytes():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     if not CORPUS.is_dir():
-        pytest.skip("data/docs/debian-policy is not present")
+        pytest.fail("data/docs/debian-policy is missing from the repository")
     return CORPUS
 
 
