@@ -191,32 +191,14 @@ async def upload_document(
 
 
 @router.get("/v1/documents/{doc_id}", summary="A document's ingestion status.")
-async def get_document(
-    doc_id: str, request: Request, _p: Principal = Depends(require_employee)
-) -> dict[str, Any]:  # noqa: B008
-    row = await store.get_document(get_deps(request).db, doc_id)
-    if row is None:
-        raise _error(404, "not_found", f"No document with id {doc_id}.")
-    out = {
-        k: row[k]
-        for k in (
-            "id",
-            "source",
-            "acl",
-            "title",
-            "status",
-            "error_code",
-            "error",
-            "chunk_count",
-            "page_count",
-            "mime",
-            "content_hash",
-            "version",
-        )
-    }
-    for k in ("created_at", "updated_at", "indexed_at"):
-        out[k] = row[k].isoformat() if row[k] else None
-    return out
+async def get_document(doc_id: str, _p: Principal = Depends(require_employee)) -> dict[str, Any]:  # noqa: B008
+    from tools.errors import NotFound
+    from tools.knowledge import document_status
+
+    try:
+        return await document_status(doc_id)
+    except NotFound as exc:
+        raise _error(404, "not_found", exc.message) from None
 
 
 @router.get("/v1/jobs/{job_id}", summary="A background job's status and progress.")
