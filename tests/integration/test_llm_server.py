@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,8 +53,8 @@ def _fetch_module() -> ModuleType:
 
 
 def models_dir() -> Path:
-    env = os.environ.get("LIBROMIND_MODELS_DIR")
-    return Path(env) if env else Path.home() / ".local" / "share" / "libromind" / "models"
+    """The same cache fetch_model.py uses (never inside LIBROMIND_HOME)."""
+    return Path(_fetch_module().default_dest())
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,7 @@ def _model_file() -> Path:
     assert spec is not None and spec.loader is not None
     fm = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fm)
-    dest = Path(
-        os.environ.get("LIBROMIND_MODELS_DIR") or Path.home() / ".local" / "share" / "libromind" / "models"
-    )
+    dest = Path(fm.default_dest())
     try:
         return Path(fm.fetch_model(MODEL, dest))
     except fm.FetchError as exc:
