@@ -21,6 +21,7 @@ __all__ = [
     "RELEVANCE_MIN",
     "SUPPORT_MIN",
     "split_sentences",
+    "chunk_sentences",
     "citation",
     "extractive",
     "check_grounding",
@@ -75,6 +76,11 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
+def chunk_sentences(text: str) -> list[str]:
+    """A chunk's answer sentences (the whole chunk, shortened, when no sentence qualifies)."""
+    return split_sentences(text) or [" ".join(text.split())[:360]]
+
+
 def citation(hit: dict[str, Any], snippet: str | None = None) -> dict[str, Any]:
     text = snippet or " ".join(str(hit.get("text", "")).split())[:240]
     return {
@@ -97,7 +103,11 @@ class SentenceCache:
         self._lock = threading.RLock()  # used from worker threads (asyncio.to_thread)
 
     def vector(self, text: str) -> np.ndarray:
-        """A question's embedding (LRU: the router and the answer step share one computation)."""
+        """A question's embedding (LRU: the router, the semantic cache and the answer step share one
+        computation; the embedder's own query LRU when it has one)."""
+        shared = getattr(self.embedder, "embed_query", None)
+        if shared is not None:
+            return shared(text)  # type: ignore[no-any-return]
         with self._lock:
             return self._vector(text)
 
@@ -112,6 +122,26 @@ class SentenceCache:
             self._queries.move_to_end(text)
         return vec
 
+    async def prefetch(self, db: Any, hits: list[dict[str, Any]]) -> None:
+        """Load the sentence vectors of hits not in memory from the embedding cache (precomputed by
+        tools.passages in the background; embedded now and cached otherwise), off the event loop."""
+        from memory.documents.ingest import embed_cached
+
+        with self._lock:
+            missing = [h for h in hits if h["chunk_id"] not in self._data]
+        if not missing or db is None:
+            return
+        sents = [chunk_sentences(h["text"]) for h in missing]
+        flat = [s for ss in sents for s in ss]
+        vecs = await embed_cached(db, self.embedder, flat)
+        with self._lock:
+            i = 0
+            for h, ss in zip(missing, sents, strict=True):
+                self._data[h["chunk_id"]] = (ss, vecs[i : i + len(ss)])
+                i += len(ss)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
     def get(self, hits: list[dict[str, Any]]) -> list[tuple[list[str], np.ndarray]]:
         with self._lock:
             return self._get(hits)
@@ -119,7 +149,7 @@ class SentenceCache:
     def _get(self, hits: list[dict[str, Any]]) -> list[tuple[list[str], np.ndarray]]:
         missing = [h for h in hits if h["chunk_id"] not in self._data]
         if missing:
-            sents = [split_sentences(h["text"]) or [" ".join(h["text"].split())[:360]] for h in missing]
+            sents = [chunk_sentences(h["text"]) for h in missing]
             flat = [s for ss in sents for s in ss]
             vecs = self.embedder.embed(flat) if flat else np.zeros((0, 384), dtype=np.float32)
             i = 0

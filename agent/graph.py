@@ -209,10 +209,16 @@ async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     if intent == "docs":
         policy = await policy_for(runtime)
         ctx = _ctx(runtime)
+        hits = (state.get("hits") or [])[: ctx.k]
+        sentences = getattr(policy, "sentences", None) or getattr(
+            getattr(policy, "offline", None), "sentences", None
+        )
+        if sentences is not None and hits:  # precomputed sentence vectors, off the event loop
+            await sentences.prefetch((await resources()).db, hits)
         composed = await policy.compose(
             route["query"],
             route.get("focus") or route["query"],
-            (state.get("hits") or [])[: ctx.k],
+            hits,
             writer=lambda e: _emit(runtime, e),
         )
         update.update(

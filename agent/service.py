@@ -109,6 +109,7 @@ class ChatService:
     ) -> AsyncIterator[dict[str, Any]]:
         t0 = time.perf_counter()
         p = _principal(principal)
+        fresh = not thread  # a new thread has no state: nothing to read before the turn
         thread = thread or uuid.uuid4().hex
         message = (message or "").strip()
         config = self.config(p, thread, channel)
@@ -120,7 +121,7 @@ class ChatService:
                     "message": f"Message too long ({MAX_MESSAGE_CHARS} characters at most).",
                 }
                 message = message[:MAX_MESSAGE_CHARS]
-            pending = await self.pending_quote(p, thread, channel=channel)
+            pending = None if fresh else await self.pending_quote(p, thread, channel=channel)
             # Only the user's own next message resumes a pending confirmation.
             run_input: Any = Command(resume={"message": message}) if pending else {"message": message}
             emitted = 0

@@ -32,7 +32,11 @@ class Deps:
     @classmethod
     async def build(cls, settings: Settings, *, db: Database | None = None) -> Deps:
         db = db or await Database.connect(settings)
-        return cls(settings=settings, db=db, embedder=get_embedder(settings.embed_model_path))
+        return cls(
+            settings=settings,
+            db=db,
+            embedder=get_embedder(settings.embed_model_path, settings.embed_backend, settings.models_dir),
+        )
 
     async def close(self) -> None:
         for value in list(self.extras.values()):

