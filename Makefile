@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip==25.3
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/python -m memory.documents.onnx_embed fp32 int8 >/dev/null  # ONNX exports of the embedder, once
 	@rm -f $(VENV)/.installed-*; touch $@
 
 ## run: set up, start embedded PostgreSQL, migrate, load demo data (first run) and serve the web chat.

