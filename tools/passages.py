@@ -13,6 +13,8 @@ import asyncio
 import logging
 from typing import Any
 
+from psycopg.rows import dict_row
+
 from memory.db import Database
 from memory.documents.embed import Embedder
 
@@ -38,12 +40,13 @@ async def embed_passage_batch(db: Database, embedder: Embedder, limit: int = 16)
     from memory.documents.ingest import embed_cached
 
     async with db.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "SELECT id, text FROM chunks WHERE NOT passages_ready ORDER BY id LIMIT %s "
-            "FOR UPDATE SKIP LOCKED",
-            (int(limit),),
-        )
-        rows = await cur.fetchall()
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT id, text FROM chunks WHERE NOT passages_ready ORDER BY id LIMIT %s "
+                "FOR UPDATE SKIP LOCKED",
+                (int(limit),),
+            )
+            rows = await cur.fetchall()
         if not rows:
             return 0
         ids = [int(r["id"]) for r in rows]

@@ -6,7 +6,7 @@ from typing import Any
 
 from agent.policy.base import Policy, Route
 
-__all__ = ["Policy", "Route", "get_policy", "reset_policies"]
+__all__ = ["Policy", "Route", "get_policy", "reset_policies", "use_policy"]
 
 _cache: dict[str, Any] = {}
 
@@ -34,6 +34,11 @@ def get_policy(name: str, settings: Any, embedder: Any) -> Any:
         raise ValueError(f"Unknown policy {name!r}: use offline, openai or llamacpp.")
     _cache[key] = policy
     return policy
+
+
+def use_policy(name: str, embedder: Any, policy: Any) -> None:
+    """Serve ``name`` with an already built ``policy`` for this embedder (a model loaded once, shared)."""
+    _cache[f"{name}:{id(embedder)}"] = policy
 
 
 def reset_policies() -> None:

@@ -34,6 +34,16 @@ EXEMPLARS: dict[str, list[str]] = {
         "What is the virtual package list used for?",
         "How are debconf templates translated?",
         "According to the documentation, what should happen when a package is removed?",
+        # store help: how the shop works (returns, refunds, delivery, payment) is documentation, not books
+        "Can I bring back a book I didn't like?",
+        "How long is the return period for purchases?",
+        "Do I get my money back or store credit?",
+        "Can I swap a book for a different one?",
+        "How long does shipping usually take?",
+        "When is the shop open on Sundays?",
+        "Which payment methods are accepted?",
+        "Do gift cards expire?",
+        "Is there a deadline for returning a purchase?",
     ],
     "catalog": [
         "Do you have any books by Stephen King?",

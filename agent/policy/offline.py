@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.answer import Composed, SentenceCache, extractive
+from agent.answer import Composed, SentenceCache, dont_know, extractive
 from agent.policy import rules
 from agent.policy.base import Route, new_route
 from agent.policy.exemplars import EXEMPLARS
@@ -133,6 +133,12 @@ class OfflinePolicy:
                     and not internal
                 ):
                     intent = "catalog"
+                if (
+                    intent in ("catalog", "order", "status")
+                    and not r["isbns"]
+                    and rules.asks_store_help(text)
+                ):
+                    intent = "docs"  # how returns and refunds work: ask the documents, not the catalog
 
         r["confidence"] = round(conf, 3)
         return self.finish(r, intent, memo, principal)
@@ -141,7 +147,9 @@ class OfflinePolicy:
     def rule_intent(text: str) -> str | None:
         if rules.CANCEL_RE.search(text) or rules.STATUS_RE.search(text):
             return "status"
-        if rules.BUY_RE.search(text):
+        buy = rules.BUY_RE.search(text)
+        # "a refund on my order" is not buying: a bare "order" next to returns wording is left to kNN
+        if buy and not (buy.group(0).lower() == "order" and rules.asks_store_help(text)):
             return "order"
         if rules.CART_RE.search(text):
             return "status"
@@ -190,6 +198,8 @@ class OfflinePolicy:
                 r"\b(check ?out|place (my|the) order|order (my|the) cart|buy (my|the) cart)\b", text, re.I
             )
             r["action"] = "add" if add_only else ("checkout" if checkout and not r["isbns"] else "quote")
+            if r["action"] == "quote" and not r["isbns"] and rules.names_no_book(text):
+                intent, r["reason"] = "clarify", "book"  # "order it" with nothing it could refer to
         if intent == "catalog" and not r["isbns"] and rules.asks_internal(text):
             intent = "docs"  # staff policies are documents, not books
         if intent == "docs" and rules.asks_internal(text) and "internal" not in principal.scopes:
@@ -197,12 +207,27 @@ class OfflinePolicy:
         if intent == "offtopic":
             intent, r["reason"] = "refuse", "offtopic"
         if intent == "docs":
+            r["focus"] = rules.topic_focus(r["focus"])
             n = len(rules.content_words(r["query"]))
             r["expand"] = n <= 2 or bool(re.search(r"\b(this|that|it|stuff|things?)\b", r["focus"], re.I))
         r["intent"] = intent
         return r
 
     # -- answers -------------------------------------------------------------------------------
+    def extract(self, question: str, focus: str, hits: list[dict[str, Any]]) -> Composed:
+        """The extractive answer, or "I don't know" when its sentences cannot answer the question's
+        type (a "how many days" question answered by sentences that state no duration)."""
+        composed = extractive(question, focus, hits, self.sentences)
+        if (
+            composed.citations
+            and rules.asks_duration(question)
+            and not rules.states_duration(composed.answer)
+        ):
+            out = dont_know(question)
+            out.relevance = composed.relevance
+            return out
+        return composed
+
     async def compose(
         self,
         question: str,
@@ -211,7 +236,7 @@ class OfflinePolicy:
         *,
         writer: Callable[[dict], None] | None = None,
     ) -> Composed:
-        composed = await asyncio.to_thread(extractive, question, focus, hits, self.sentences)
+        composed = await asyncio.to_thread(self.extract, question, focus, hits)
         if writer is not None:
             for part in re.split(r"(?<=\]) ", composed.answer):
                 writer({"type": "token", "text": part + " "})

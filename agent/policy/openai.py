@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from agent.answer import Composed, check_grounding, extractive
+from agent.answer import Composed, check_grounding
 from agent.policy import rules
 from agent.policy.base import Route
 from agent.policy.offline import OfflinePolicy
@@ -28,7 +28,7 @@ from agent.prompts import ANSWER_SYSTEM, ROUTER_SYSTEM, answer_prompt, router_pr
 from memory.principals import Principal
 from memory.settings import require_extra
 
-__all__ = ["OpenAIPolicy", "ROUTE_SCHEMA", "EndpointDown"]
+__all__ = ["OpenAIPolicy", "ROUTE_SCHEMA", "EndpointDown", "FALLBACK_NOTICE", "GROUNDING_NOTICE"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ ROUTE_SCHEMA: dict[str, Any] = {
 }
 _INTENTS = set(ROUTE_SCHEMA["properties"]["intent"]["enum"])
 FALLBACK_NOTICE = "The language model endpoint did not answer; this reply comes from the offline policy."
+GROUNDING_NOTICE = "The generated answer was not supported by the sources; showing the cited passages."
 
 
 class EndpointDown(RuntimeError):
@@ -194,7 +195,7 @@ class OpenAIPolicy:
     ) -> Composed:
         if not hits:
             return await self.offline.compose(question, focus, hits, writer=writer)
-        relevance = extractive(question, focus, hits, self.offline.sentences)
+        relevance = await asyncio.to_thread(self.offline.extract, question, focus, hits)
         if not relevance.citations:  # nothing relevant: do not let the model improvise
             if writer is not None:
                 writer({"type": "token", "text": relevance.answer})
@@ -210,9 +211,7 @@ class OpenAIPolicy:
         checked = await asyncio.to_thread(check_grounding, text, hits, self.offline.sentences)
         if "don't know" in text.lower() or not checked.grounded:
             relevance.flagged = checked.flagged
-            relevance.notice = (
-                "The generated answer was not supported by the sources; showing the cited passages."
-            )
+            relevance.notice = GROUNDING_NOTICE
             out = relevance
         else:
             out = checked

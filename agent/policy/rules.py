@@ -19,6 +19,11 @@ __all__ = [
     "is_followup",
     "rewrite_followup",
     "asks_internal",
+    "asks_store_help",
+    "topic_focus",
+    "asks_duration",
+    "names_no_book",
+    "states_duration",
     "BUY_RE",
     "STATUS_RE",
     "CART_RE",
@@ -115,6 +120,37 @@ _INTERNAL_RE = re.compile(
     r"\b(internal|staff[- ]only|staff (policy|policies|handbook|manual|discount|procedures?)|employee(s)?( handbook|"
     r" discount| policy| policies)?|confidential|back[- ]office|for staff|staff members?|shift|payroll|"
     r"cash drawer|till|escalation|refund authori[sz]ation|supplier (terms|margins?)|wholesale|incident response)\b",
+    re.I,
+)
+# How the shop works for buyers (returns, refunds, exchanges): documentation questions, not catalog
+# searches or purchases. Phrases only, so titles such as "The Return of the King" do not match.
+_STORE_HELP_RE = re.compile(
+    r"\b(refund(s|ed|ing)?|money back|(send|bring|take|give)\s+(it|them|(a|an|the|my|this|that)\s+(\w+\s+)?"
+    r"(books?|orders?|purchases?|items?|copy|copies|gifts?))\s+back\b|"
+    r"(send|bring|take|give)(s|ing)?\s+back\s+(it|them|a|an|the|my|this|that|books?|orders?|purchases?)\b|"
+    r"return(s|ed|ing)?\s+(polic(y|ies)|period|window|deadline|time\s*limit|rules?|fees?|label|address)|"
+    r"(polic(y|ies)|time\s*limit|deadline|window|period|days?|weeks?|how long)\s+(\w+\s+){0,3}?"
+    r"(for|to|on)\s+return(s|ing)?|"
+    r"(return(s|ed|ing)?|exchang(e|es|ed|ing))\s+(it|them|this|that|my|a|an|the)\s+(\w+\s+){0,2}?"
+    r"(books?|orders?|purchases?|items?|copy|copies|gifts?)\b)",
+    re.I,
+)
+# Words naming the kind of document asked about, not the topic ("the refund policy for returns" is about
+# refunds and returns); dropped from the focus the answer sentences are matched against. Not inside paths
+# such as debian/rules, and "manual page" is a topic.
+_DOC_KIND_RE = re.compile(
+    r"(?<![/\w-])(polic(y|ies)|rules?|procedures?|handbook|guidelines?|documentation|manual(?!\s+pages?))(?![/\w-])",
+    re.I,
+)
+# "How many days ...?" asks for a duration: an answer that states none does not answer it.
+_DURATION_Q_RE = re.compile(
+    r"\b(how many|within how many|number of)\s+(\w+\s+)?(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b|"
+    r"\bhow long\s+(do|does|did|will|would|until|before|after)\b",
+    re.I,
+)
+_DURATION_RE = re.compile(
+    r"\b(seconds?|minutes?|hours?|days?|weeks?|fortnights?|months?|quarters?|years?|daily|weekly|monthly|"
+    r"yearly|annual(ly)?|overnight|mondays?|tuesdays?|wednesdays?|thursdays?|fridays?|saturdays?|sundays?)\b",
     re.I,
 )
 _STOP = frozenset(
@@ -352,6 +388,38 @@ def rewrite_followup(text: str, memo: dict[str, Any]) -> str:
         return f"{body} {prev}".strip()
     s0, s1 = max(spans, key=lambda se: (se[1] - se[0], se[0]))
     return prev[: tokens[s0].start()] + body + prev[tokens[s1].end() :]
+
+
+def asks_store_help(text: str) -> bool:
+    """The message asks how returns, refunds or exchanges work (store help documents)."""
+    return bool(_STORE_HELP_RE.search(text))
+
+
+_ORDER_FILLER = frozenset(
+    ["order", "buy", "purchase", "want", "take", "like", "get", "i'll", "i'd", "i'm", "let", "go", "now"]
+    + ["copy", "copie", "book", "one", "ones", "item", "thank", "thanks", "ok", "okay", "too", "well"]
+)
+
+
+def names_no_book(text: str) -> bool:
+    """A buying message with nothing that could name a book ("order it", "I'll take one")."""
+    rest = content_words(text) - _ORDER_FILLER - set(_NUM_WORDS)
+    return not {w for w in rest if not w.isdigit()}
+
+
+def topic_focus(text: str) -> str:
+    """``text`` without words naming the kind of document (policy, rules, handbook...), if any remain."""
+    stripped = " ".join(_DOC_KIND_RE.sub(" ", text).split())
+    return stripped if content_words(stripped) else text
+
+
+def asks_duration(text: str) -> bool:
+    """The question asks how many days (hours, weeks...) something takes or lasts."""
+    return bool(_DURATION_Q_RE.search(text))
+
+
+def states_duration(text: str) -> bool:
+    return bool(_DURATION_RE.search(text))
 
 
 def asks_internal(text: str) -> bool:

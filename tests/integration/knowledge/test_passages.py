@@ -69,9 +69,7 @@ async def test_precompute_covers_every_passage_and_new_chunks_start_pending(
     assert await _pending(deps) > 0  # the replaced document's new chunks wait for the next batch
 
 
-async def test_docs_turn_embeds_only_the_question_once_passages_are_ready(
-    deps: Deps, tmp_path: Path
-) -> None:
+async def test_docs_turn_embeds_only_the_question_once_passages_are_ready(deps: Deps, tmp_path: Path) -> None:
     (tmp_path / "returns.md").write_text(DOC_A)
     (tmp_path / "shipping.md").write_text(DOC_B)
     await kn.ingest_paths([tmp_path], "public")

@@ -77,3 +77,47 @@ def test_order_ids_and_internal() -> None:
     )
     assert rules.asks_internal("What is the staff discount?")
     assert not rules.asks_internal("What does the policy say about the maintainer field?")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how many days to return a book",
+        "How long do I have to send a book back?",
+        "What is the return window for books?",
+        "Can I get my money back?",
+        "Can I exchange a book for another one?",
+        "Is there a time limit for returning books?",
+    ],
+)
+def test_store_help(text: str) -> None:
+    assert rules.asks_store_help(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do you have The Return of the King?",
+        "Find books about returning home",
+        "Take me back to the first book",
+    ],
+)
+def test_titles_and_navigation_are_not_store_help(text: str) -> None:
+    assert not rules.asks_store_help(text)
+
+
+def test_focus_durations_and_bookless_orders() -> None:
+    assert rules.topic_focus("What is the refund policy for returns?") == "What is the refund for returns?"
+    assert (
+        rules.topic_focus("What targets must debian/rules support?")
+        == "What targets must debian/rules support?"
+    )
+    assert "manual page" in rules.topic_focus("Which manual page sections may packages use?")
+    assert rules.topic_focus("What is the policy?") == "What is the policy?"  # nothing else to match
+    assert rules.asks_duration("How many days does a customer have to return a book?")
+    assert rules.asks_duration("How long do I have to send it back?")
+    assert not rules.asks_duration("How long can the package synopsis line be?")
+    assert rules.states_duration("Returns are accepted within 30 days.")
+    assert not rules.states_duration("Staff may refund purchases up to 80 dollars.")
+    assert rules.names_no_book("order it") and rules.names_no_book("I'll take two copies")
+    assert not rules.names_no_book("Order The Da Vinci Code") and not rules.names_no_book("buy Dune")
