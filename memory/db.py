@@ -159,7 +159,7 @@ class Database:
 
 async def migrate_url(url: str, directory: Path = MIGRATIONS_DIR) -> list[int]:
     """Apply pending migrations under an advisory lock; return the versions applied now."""
-    migrations = load_migrations(directory)
+    migrations = await asyncio.to_thread(load_migrations, directory)
     applied_now: list[int] = []
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))

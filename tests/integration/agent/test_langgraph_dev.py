@@ -45,7 +45,7 @@ def _start(port: int, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
     log = Path(tempfile.mkstemp(prefix="langgraph-dev-", suffix=".log")[1])
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(LANGGRAPH), "dev", "--port", str(port), "--no-reload", "--no-browser", "--allow-blocking"],
+            [str(LANGGRAPH), "dev", "--port", str(port), "--no-reload", "--no-browser"],
             cwd=REPO,
             env=env,
             stdout=out,
