@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from memory.db import Database
 from memory.documents.embed import Embedder
 
-__all__ = ["passage_texts", "embed_passage_batch", "embed_passages_in_background"]
+__all__ = ["passage_texts", "sync_passage_model", "embed_passage_batch", "embed_passages_in_background"]
 
 log = logging.getLogger(__name__)
 WINDOW = 2  # sentences per rerank window (tools.rerank.rerank's default)
@@ -56,8 +56,33 @@ async def embed_passage_batch(db: Database, embedder: Embedder, limit: int = 16)
     return len(ids)
 
 
+async def sync_passage_model(db: Database, embedder: Embedder) -> bool:
+    """Passage vectors are cached per embedding model: when the model (or its int8/fp32 variant) changed
+    since they were precomputed, mark every chunk pending again. True when it reset them."""
+    from psycopg.types.json import Jsonb
+
+    from memory.documents.ingest import model_key
+
+    key = model_key(embedder)
+    row = await db.fetchrow("SELECT value #>> '{}' AS v FROM meta WHERE key = 'passages_model'")
+    if row is not None and row["v"] == key:
+        return False
+    async with db.pool.connection() as conn, conn.transaction():
+        if row is not None:
+            await conn.execute("UPDATE chunks SET passages_ready = false WHERE passages_ready")
+        await conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('passages_model', %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            (Jsonb(key),),
+        )
+    if row is not None:
+        log.info("embedding model changed (%s -> %s): passage vectors will be recomputed", row["v"], key)
+    return row is not None
+
+
 async def embed_passages_in_background(deps: Any, batch: int = 16, pause_s: float = 0.05) -> None:
     """Startup hook: precompute passage vectors in small batches, yielding to requests in between."""
+    await sync_passage_model(deps.db, deps.embedder)
     total = 0
     while True:
         n = await embed_passage_batch(deps.db, deps.embedder, batch)

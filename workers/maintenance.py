@@ -30,8 +30,9 @@ async def embed_batch(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any
 async def embed_passages(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Precompute passage vectors (rerank windows, answer sentences) for up to ``limit`` chunks."""
     from tools.deps import current
-    from tools.passages import embed_passage_batch
+    from tools.passages import embed_passage_batch, sync_passage_model
 
+    await sync_passage_model(ctx.db, current().embedder)
     limit = int(payload.get("limit", 5000))
     await ctx.progress(0, limit)
     done = 0

@@ -55,9 +55,10 @@ async def run_agent_bench(questions: list[str], corpus: Path, precompute: bool =
         ingest_s = time.perf_counter() - t0
         pre_s = None
         if precompute:  # what the serving process's background hook does after ingestion
-            from tools.passages import embed_passage_batch
+            from tools.passages import embed_passage_batch, sync_passage_model
 
             t0 = time.perf_counter()
+            await sync_passage_model(deps.db, deps.embedder)
             while await embed_passage_batch(deps.db, deps.embedder, 64):
                 pass
             pre_s = round(time.perf_counter() - t0, 1)

@@ -88,3 +88,20 @@ async def test_docs_turn_embeds_only_the_question_once_passages_are_ready(deps: 
     passages = {t for r in rows for t in passage_texts(r["text"])}
     assert not passages & set(counting.texts)  # windows and sentences came from the cache
     assert counting.texts, "the router's exemplars are embedded by the new policy (the check is live)"
+
+
+async def test_a_new_embedding_model_marks_every_passage_pending_again(deps: Deps, tmp_path: Path) -> None:
+    from memory.documents.embed import Embedder
+    from tools.passages import sync_passage_model
+
+    (tmp_path / "returns.md").write_text(DOC_A)
+    await kn.ingest_paths([tmp_path], "public")
+    assert await sync_passage_model(deps.db, deps.embedder) is False  # first time: recorded, nothing reset
+    while await embed_passage_batch(deps.db, deps.embedder, 16):
+        pass
+    assert await _pending(deps) == 0
+    assert await sync_passage_model(deps.db, deps.embedder) is False  # same model: kept
+    other = Embedder(backend="torch" if deps.embedder.variant == "int8" else "onnx-int8")
+    assert await sync_passage_model(deps.db, other) is True  # int8 <-> fp32 vectors differ
+    assert await _pending(deps) > 0
+    assert await sync_passage_model(deps.db, other) is False
