@@ -58,7 +58,8 @@ async def embed_passage_batch(db: Database, embedder: Embedder, limit: int = 16)
 
 async def sync_passage_model(db: Database, embedder: Embedder) -> bool:
     """Passage vectors are cached per embedding model: when the model (or its int8/fp32 variant) changed
-    since they were precomputed, mark every chunk pending again. True when it reset them."""
+    since they were precomputed (or it was never recorded), mark every chunk pending again. True when it
+    reset any."""
     from psycopg.types.json import Jsonb
 
     from memory.documents.ingest import model_key
@@ -68,16 +69,16 @@ async def sync_passage_model(db: Database, embedder: Embedder) -> bool:
     if row is not None and row["v"] == key:
         return False
     async with db.pool.connection() as conn, conn.transaction():
-        if row is not None:
-            await conn.execute("UPDATE chunks SET passages_ready = false WHERE passages_ready")
+        # unknown (None) or another model: vectors done so far may not be under this model's key
+        cur = await conn.execute("UPDATE chunks SET passages_ready = false WHERE passages_ready")
         await conn.execute(
             "INSERT INTO meta (key, value) VALUES ('passages_model', %s) "
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             (Jsonb(key),),
         )
-    if row is not None:
-        log.info("embedding model changed (%s -> %s): passage vectors will be recomputed", row["v"], key)
-    return row is not None
+    if cur.rowcount:
+        log.info("embedding model now %s (was %s): passage vectors will be recomputed", key, row and row["v"])
+    return cur.rowcount > 0
 
 
 async def embed_passages_in_background(deps: Any, batch: int = 16, pause_s: float = 0.05) -> None:
