@@ -135,12 +135,16 @@ class SentenceCache:
         flat = [s for ss in sents for s in ss]
         vecs = await embed_cached(db, self.embedder, flat)
         with self._lock:
-            i = 0
-            for h, ss in zip(missing, sents, strict=True):
-                self._data[h["chunk_id"]] = (ss, vecs[i : i + len(ss)])
-                i += len(ss)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self._put(missing, sents, vecs)
+
+    def _put(self, hits: list[dict[str, Any]], sents: list[list[str]], vecs: np.ndarray) -> None:
+        """Store each hit's sentences with its rows of ``vecs`` (flat, in order); evict the oldest."""
+        i = 0
+        for h, ss in zip(hits, sents, strict=True):
+            self._data[h["chunk_id"]] = (ss, vecs[i : i + len(ss)])
+            i += len(ss)
+        while len(self._data) > self.size:
+            self._data.popitem(last=False)
 
     def get(self, hits: list[dict[str, Any]]) -> list[tuple[list[str], np.ndarray]]:
         with self._lock:
@@ -152,12 +156,7 @@ class SentenceCache:
             sents = [chunk_sentences(h["text"]) for h in missing]
             flat = [s for ss in sents for s in ss]
             vecs = self.embedder.embed(flat) if flat else np.zeros((0, 384), dtype=np.float32)
-            i = 0
-            for h, ss in zip(missing, sents, strict=True):
-                self._data[h["chunk_id"]] = (ss, vecs[i : i + len(ss)])
-                i += len(ss)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self._put(missing, sents, vecs)
         out = []
         for h in hits:
             self._data.move_to_end(h["chunk_id"])
