@@ -128,12 +128,15 @@ class CacheFront:
             self._vectors.popitem(last=False)
         return vec
 
-    @staticmethod
     def partition(
-        scopes: Iterable[str], versions: CacheVersions | Sequence[Any] | Mapping[str, Any] | None
+        self, scopes: Iterable[str], versions: CacheVersions | Sequence[Any] | Mapping[str, Any] | None
     ) -> str:
+        """ACL scopes + corpus/catalog versions, + the embedding variant when it is not the fp32 one:
+        entries stored with other vectors (another LIBROMIND_EMBED_BACKEND) are never compared."""
         v = CacheVersions.of(versions)
-        return cache_partition(scopes, v.corpus, v.catalog)
+        key = cache_partition(scopes, v.corpus, v.catalog)
+        variant = getattr(self.embedder, "variant", "fp32")
+        return key if variant == "fp32" else f"{key}|e{variant}"
 
     async def lookup(
         self,

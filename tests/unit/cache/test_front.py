@@ -96,6 +96,17 @@ async def test_front_round_trip_and_counters() -> None:
     assert await front.invalidate_chunks([5]) == 1
 
 
+async def test_entries_of_another_embedding_variant_never_match() -> None:
+    be = FakeBackend()
+    fp32, int8 = FakeEmbedder(), FakeEmbedder()
+    int8.variant = "int8"  # type: ignore[attr-defined]
+    await CacheFront(be, fp32).store("Can I return a book?", ["public"], (1, 1), {"answer": "x"}, [])  # type: ignore[arg-type]
+    front8 = CacheFront(be, int8)  # type: ignore[arg-type]
+    assert front8.partition(["public"], (1, 1)) == "public|c1|k1|eint8"
+    assert await front8.lookup("Can I return a book?", ["public"], (1, 1)) is None
+    assert await CacheFront(be, fp32).lookup("Can I return a book?", ["public"], (1, 1)) is not None  # type: ignore[arg-type]
+
+
 async def test_front_backend_failure_is_a_miss() -> None:
     front = CacheFront(FakeBackend(fail=True), FakeEmbedder())  # type: ignore[arg-type]
     assert await front.lookup("q", ["public"], (1, 1)) is None
