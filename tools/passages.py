@@ -18,7 +18,13 @@ from psycopg.rows import dict_row
 from memory.db import Database
 from memory.documents.embed import Embedder
 
-__all__ = ["passage_texts", "sync_passage_model", "embed_passage_batch", "embed_passages_in_background"]
+__all__ = [
+    "passage_texts",
+    "reembed_chunk_batch",
+    "sync_passage_model",
+    "embed_passage_batch",
+    "embed_passages_in_background",
+]
 
 log = logging.getLogger(__name__)
 WINDOW = 2  # sentences per rerank window (tools.rerank.rerank's default)
@@ -56,6 +62,31 @@ async def embed_passage_batch(db: Database, embedder: Embedder, limit: int = 16)
     return len(ids)
 
 
+async def reembed_chunk_batch(db: Database, embedder: Embedder, limit: int = 64) -> int:
+    """Re-embed up to ``limit`` chunks whose vector came from another model or variant (or from before
+    that was recorded) with the current one; the number done. Claimed with SKIP LOCKED like passages."""
+    from memory.documents.ingest import embed_cached, model_key
+
+    key = model_key(embedder)
+    async with db.pool.connection() as conn, conn.transaction():
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT id, text FROM chunks WHERE embed_model IS DISTINCT FROM %s ORDER BY id LIMIT %s "
+                "FOR UPDATE SKIP LOCKED",
+                (key, int(limit)),
+            )
+            rows = await cur.fetchall()
+        if not rows:
+            return 0
+        vecs = await embed_cached(db, embedder, [r["text"] for r in rows])
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "UPDATE chunks SET embedding = %s, embed_model = %s WHERE id = %s",
+                [(vecs[i], key, int(r["id"])) for i, r in enumerate(rows)],
+            )
+    return len(rows)
+
+
 async def sync_passage_model(db: Database, embedder: Embedder) -> bool:
     """Passage vectors are cached per embedding model: when the model (or its int8/fp32 variant) changed
     since they were precomputed (or it was never recorded), mark every chunk pending again. True when it
@@ -82,7 +113,16 @@ async def sync_passage_model(db: Database, embedder: Embedder) -> bool:
 
 
 async def embed_passages_in_background(deps: Any, batch: int = 16, pause_s: float = 0.05) -> None:
-    """Startup hook: precompute passage vectors in small batches, yielding to requests in between."""
+    """Startup hook: re-embed chunks from another embedding model, then precompute passage vectors, in
+    small batches, yielding to requests in between."""
+    redone = 0
+    while n := await reembed_chunk_batch(deps.db, deps.embedder):
+        redone += n
+        await asyncio.sleep(pause_s)
+    if redone:
+        log.info("re-embedded %d chunks with the current embedding model", redone)
+        if getattr(deps.extras.get("index"), "name", "pgvector") != "pgvector":
+            log.warning("a mirroring search index holds the old vectors: run `libromind jobs run reindex`")
     await sync_passage_model(deps.db, deps.embedder)
     total = 0
     while True:

@@ -9,7 +9,14 @@ from typing import Any
 
 from workers.queue import JobContext
 
-__all__ = ["embed_batch", "embed_passages", "rebuild_keyword_index", "aggregate_feedback", "MAINTENANCE_JOBS"]
+__all__ = [
+    "embed_batch",
+    "embed_passages",
+    "reembed_chunks",
+    "rebuild_keyword_index",
+    "aggregate_feedback",
+    "MAINTENANCE_JOBS",
+]
 
 
 async def embed_batch(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +51,23 @@ async def embed_passages(ctx: JobContext, payload: dict[str, Any]) -> dict[str, 
         await ctx.progress(done, limit)
     left = await ctx.db.fetchrow("SELECT count(*) AS n FROM chunks WHERE NOT passages_ready")
     return {"chunks": done, "remaining": int(left["n"]) if left else 0}
+
+
+async def reembed_chunks(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Re-embed chunks whose vectors came from another embedding model/variant (up to ``limit``)."""
+    from tools.deps import current
+    from tools.passages import reembed_chunk_batch
+
+    limit = int(payload.get("limit", 100000))
+    await ctx.progress(0, limit)
+    done = 0
+    while done < limit:
+        n = await reembed_chunk_batch(ctx.db, current().embedder, min(128, limit - done))
+        if not n:
+            break
+        done += n
+        await ctx.progress(done, limit)
+    return {"chunks": done}
 
 
 async def rebuild_keyword_index(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -100,6 +124,7 @@ async def aggregate_feedback(ctx: JobContext, payload: dict[str, Any]) -> dict[s
 MAINTENANCE_JOBS = {
     "embed_batch": embed_batch,
     "embed_passages": embed_passages,
+    "reembed_chunks": reembed_chunks,
     "rebuild_keyword_index": rebuild_keyword_index,
     "aggregate_feedback": aggregate_feedback,
 }

@@ -194,7 +194,7 @@ async def ingest_document(
             size_bytes=len(data),
             content_hash=digest,
         )
-        change = await store.replace_chunks(db, doc_id, acl, meta, rows)
+        change = await store.replace_chunks(db, doc_id, acl, meta, rows, model_key(embedder))
         if index is not None and getattr(index, "name", "pgvector") != "pgvector":
             await _mirror(index, doc_id, source, title, acl, rows, change.added_chunk_ids)
         out.status, out.chunks, out.pages = "indexed", len(rows), doc.page_count

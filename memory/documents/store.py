@@ -187,8 +187,11 @@ async def replace_chunks(
     acl: str,
     meta: DocMeta,
     chunks: Sequence[ChunkRow],
+    embed_model: str | None = None,
 ) -> ChangeResult:
-    """Atomically replace a document's chunks and mark it indexed (one transaction)."""
+    """Atomically replace a document's chunks and mark it indexed (one transaction).
+
+    ``embed_model`` records which model produced the vectors (see tools.passages.reembed_chunk_batch)."""
     async with db.pool.connection() as conn, conn.transaction():
         cur = await conn.execute("SELECT source FROM documents WHERE id = %s FOR UPDATE", (doc_id,))
         doc = await cur.fetchone()
@@ -236,6 +239,8 @@ async def replace_chunks(
                             np.asarray(c.embedding, dtype=np.float32),
                         ]
                     )
+        if embed_model is not None and chunks:
+            await conn.execute("UPDATE chunks SET embed_model = %s WHERE doc_id = %s", (embed_model, doc_id))
         cur = await conn.execute("SELECT id FROM chunks WHERE doc_id = %s ORDER BY ord", (doc_id,))
         added = [int(r["id"]) for r in await cur.fetchall()]  # type: ignore[call-overload,index]
         await conn.execute(

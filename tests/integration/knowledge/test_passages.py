@@ -105,3 +105,32 @@ async def test_a_new_embedding_model_marks_every_passage_pending_again(deps: Dep
     assert await sync_passage_model(deps.db, other) is True  # int8 <-> fp32 vectors differ
     assert await _pending(deps) > 0
     assert await sync_passage_model(deps.db, other) is False
+
+
+async def test_chunks_from_another_model_are_reembedded(deps: Deps, tmp_path: Path) -> None:
+    from memory.documents.embed import Embedder
+    from tools.passages import reembed_chunk_batch
+
+    (tmp_path / "returns.md").write_text(DOC_A)
+    (tmp_path / "shipping.md").write_text(DOC_B)
+    await kn.ingest_paths([tmp_path], "public")
+    key = model_key(deps.embedder)
+    rows = await deps.db.fetch("SELECT DISTINCT embed_model FROM chunks")
+    assert [r["embed_model"] for r in rows] == [key]  # ingestion records the model
+    assert await reembed_chunk_batch(deps.db, deps.embedder) == 0  # nothing to do
+
+    other = Embedder(backend="torch" if deps.embedder.variant == "int8" else "onnx-int8")
+    await deps.db.execute("UPDATE chunks SET embed_model = NULL WHERE id = (SELECT min(id) FROM chunks)")
+    total = int((await deps.db.fetchrow("SELECT count(*) AS n FROM chunks"))["n"])  # type: ignore[index]
+    assert await reembed_chunk_batch(deps.db, other, 1000) == total  # switched model: every chunk
+    rows = await deps.db.fetch("SELECT text, embedding, embed_model FROM chunks")
+    assert {r["embed_model"] for r in rows} == {model_key(other)}
+    want = other.embed([r["text"] for r in rows])
+    got = np.stack([store.as_array(r["embedding"]) for r in rows])
+    assert float((want * got).sum(axis=1).min()) > 0.9999
+    from memory.principals import Principal
+
+    hits = await kn.search_documents(
+        "how many days to return a book", k=3, principal=Principal.parse("customer:r1")
+    )
+    assert hits, "search still works on the re-embedded vectors"
