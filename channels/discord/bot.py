@@ -28,6 +28,7 @@ import discord
 
 from channels.discord import render
 from channels.discord.settings import DiscordSettings
+from channels.turns import collect_turn
 from channels.web import metrics
 from memory.channel_store import ChannelStore
 from memory.principals import Principal
@@ -220,38 +221,24 @@ class DiscordBot(discord.Client):
     async def _stream(
         self, msg: discord.Message, principal: Principal, thread: str, text: str
     ) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
-        steps: list[str] = []
-        so_far = ""
-        shown = render.THINKING
-        last = time.monotonic()
-        reply: dict[str, Any] | None = None
-        quote: dict[str, Any] | None = None
-        error: str | None = None
-        async with asyncio.timeout(TURN_TIMEOUT_S):
-            async for event in self.service.stream(principal, thread, text, channel=CHANNEL):
-                kind = event.get("type")
-                if kind == "step":
-                    steps.append(str(event.get("name")))
-                elif kind == "token":
-                    so_far += str(event.get("text") or "")
-                elif kind == "confirm":
-                    quote = event.get("quote")
-                elif kind == "error":
-                    error = str(event.get("message") or "the agent failed")
-                elif kind == "final":
-                    reply = dict(event.get("reply") or {})
-                now = time.monotonic()
-                if kind in ("step", "token") and now - last >= self.settings.update_interval:
-                    progress = render.progress_text(steps, so_far)
-                    if progress != shown:
-                        try:
-                            await msg.edit(content=progress)
-                        except discord.HTTPException as exc:  # a skipped frame is fine
-                            log.info("discord: progress edit skipped: %s", exc)
-                        shown, last = progress, now
-        if reply is None:
-            raise RuntimeError(error or "the agent returned no reply")
-        return reply, quote or reply.get("quote"), error
+        async def show(progress: str) -> None:
+            try:
+                await msg.edit(content=progress)
+            except discord.HTTPException as exc:  # a skipped frame is fine
+                log.info("discord: progress edit skipped: %s", exc)
+
+        return await collect_turn(
+            self.service,
+            principal,
+            thread,
+            text,
+            channel=CHANNEL,
+            timeout_s=TURN_TIMEOUT_S,
+            interval_s=self.settings.update_interval,
+            progress_text=render.progress_text,
+            shown=render.THINKING,
+            on_progress=show,
+        )
 
     # ------------------------------------------------------------------------------------ reactions
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

@@ -36,6 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from channels.slack import blocks as ui
 from channels.slack.audience import PUBLIC, AudienceResolver, principal_for
 from channels.slack.settings import SlackSettings
+from channels.turns import collect_turn
 from channels.web import metrics
 from memory.channel_store import ChannelStore
 from memory.principals import Principal
@@ -341,35 +342,18 @@ class SlackBot:
     async def _stream(
         self, client: AsyncWebClient, channel: str, ts: str, principal: Principal, thread: str, message: str
     ) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
-        steps: list[str] = []
-        text = ""
-        shown = ui.THINKING
-        last = time.monotonic()
-        reply: dict[str, Any] | None = None
-        quote: dict[str, Any] | None = None
-        error: str | None = None
-        async with asyncio.timeout(TURN_TIMEOUT_S):
-            async for event in self.service.stream(principal, thread, message, channel=CHANNEL):
-                kind = event.get("type")
-                if kind == "step":
-                    steps.append(str(event.get("name")))
-                elif kind == "token":
-                    text += str(event.get("text") or "")
-                elif kind == "confirm":
-                    quote = event.get("quote")
-                elif kind == "error":
-                    error = str(event.get("message") or "the agent failed")
-                elif kind == "final":
-                    reply = dict(event.get("reply") or {})
-                now = time.monotonic()
-                if kind in ("step", "token") and now - last >= self.settings.update_interval:
-                    progress = ui.progress_text(steps, text)
-                    if progress != shown:
-                        await self._progress(client, channel, ts, progress)
-                        shown, last = progress, now
-        if reply is None:
-            raise RuntimeError(error or "the agent returned no reply")
-        return reply, quote or reply.get("quote"), error
+        return await collect_turn(
+            self.service,
+            principal,
+            thread,
+            message,
+            channel=CHANNEL,
+            timeout_s=TURN_TIMEOUT_S,
+            interval_s=self.settings.update_interval,
+            progress_text=ui.progress_text,
+            shown=ui.THINKING,
+            on_progress=lambda progress: self._progress(client, channel, ts, progress),
+        )
 
     async def _progress(self, client: AsyncWebClient, channel: str, ts: str, text: str) -> None:
         try:
