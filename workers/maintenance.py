@@ -34,40 +34,39 @@ async def embed_batch(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any
     return {"embedded": done, "remaining": int(left["n"]) if left else 0}
 
 
+async def _batches(ctx: JobContext, limit: int, size: int, step: Any) -> int:
+    """Run ``step(n) -> done`` in batches of ``size`` until ``limit`` or no work is left; progress."""
+    from tools.deps import current
+
+    embedder = current().embedder
+    await ctx.progress(0, limit)
+    done = 0
+    while done < limit:
+        n = await step(ctx.db, embedder, min(size, limit - done))
+        if not n:
+            break
+        done += n
+        await ctx.progress(done, limit)
+    await ctx.progress(done, done)  # finished: the real total
+    return done
+
+
 async def embed_passages(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Precompute passage vectors (rerank windows, answer sentences) for up to ``limit`` chunks."""
     from tools.deps import current
     from tools.passages import embed_passage_batch, sync_passage_model
 
     await sync_passage_model(ctx.db, current().embedder)
-    limit = int(payload.get("limit", 5000))
-    await ctx.progress(0, limit)
-    done = 0
-    while done < limit:
-        n = await embed_passage_batch(ctx.db, current().embedder, min(256, limit - done))
-        if not n:
-            break
-        done += n
-        await ctx.progress(done, limit)
+    done = await _batches(ctx, int(payload.get("limit", 5000)), 256, embed_passage_batch)
     left = await ctx.db.fetchrow("SELECT count(*) AS n FROM chunks WHERE NOT passages_ready")
     return {"chunks": done, "remaining": int(left["n"]) if left else 0}
 
 
 async def reembed_chunks(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Re-embed chunks whose vectors came from another embedding model/variant (up to ``limit``)."""
-    from tools.deps import current
     from tools.passages import reembed_chunk_batch
 
-    limit = int(payload.get("limit", 100000))
-    await ctx.progress(0, limit)
-    done = 0
-    while done < limit:
-        n = await reembed_chunk_batch(ctx.db, current().embedder, min(128, limit - done))
-        if not n:
-            break
-        done += n
-        await ctx.progress(done, limit)
-    return {"chunks": done}
+    return {"chunks": await _batches(ctx, int(payload.get("limit", 100000)), 128, reembed_chunk_batch)}
 
 
 async def rebuild_keyword_index(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,13 @@ async def test_maintenance_jobs_run_and_are_idempotent(deps, tmp_path: Path) -> 
 
     emb = await run("embed_batch", {"limit": 50})
     assert emb["embedded"] == 50 and emb["remaining"] >= 0
+    pending = await deps.db.fetchrow("SELECT count(*) AS n FROM chunks WHERE NOT passages_ready")
+    pas = await run("embed_passages", {})
+    assert pas == {"chunks": pending["n"], "remaining": 0} and pending["n"] > 0
+    assert await run("embed_passages", {}) == {"chunks": 0, "remaining": 0}  # idempotent
+    await deps.db.execute("UPDATE chunks SET embed_model = 'another-model' WHERE id % 2 = 0")
+    redo = await run("reembed_chunks", {})
+    assert redo["chunks"] > 0 and await run("reembed_chunks", {}) == {"chunks": 0}
     kw = await run("rebuild_keyword_index", {})
     assert kw["chunks"] > 0 and kw["bm25"] is True
     first = await run("aggregate_feedback", {})
