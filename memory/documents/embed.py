@@ -89,7 +89,7 @@ class Embedder:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         if self.backend != "torch":
-            return self.onnx.encode(texts, batch_size=min(batch_size, 16))
+            return self.onnx.encode(texts)  # batches by token budget, not by count
         vecs = self.model.encode(
             texts,
             batch_size=batch_size,

@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ log = logging.getLogger(__name__)
 VARIANTS = ("fp32", "int8")
 _FORMAT = 1  # bump when the export recipe changes: old exports are rebuilt
 MAX_TOKENS = 256  # the SentenceTransformer config's max_seq_length (special tokens included)
+TOKEN_BUDGET = 512  # padded tokens per ONNX run (measured: 64-1024 tried; 512 best, bigger is slower)
 
 
 def default_models_dir() -> Path:
@@ -178,10 +178,8 @@ class OnnxEncoder:
         self._tok = Tokenizer.from_file(str(tokenizer_json))
         self._tok.enable_truncation(MAX_TOKENS)
         self._tok.no_padding()
-        self._lock = threading.Lock()
 
-    def _batch(self, texts: list[str]) -> np.ndarray:
-        enc = self._tok.encode_batch(texts)
+    def _run(self, enc: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in enc)
         ids = np.zeros((len(enc), width), dtype=np.int64)
         mask = np.zeros((len(enc), width), dtype=np.int64)
@@ -196,13 +194,25 @@ class OnnxEncoder:
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return np.asarray(pooled / norms, dtype=np.float32)
 
-    def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
-        """L2-normalised float32 vectors in input order; batches sorted by length (less padding)."""
+    def encode(self, texts: list[str], token_budget: int = TOKEN_BUDGET) -> np.ndarray:
+        """L2-normalised float32 vectors in input order.
+
+        Texts are sorted by token count and batched up to ``token_budget`` padded tokens per run: two
+        200-token chunks run together, short sentences a dozen or more at a time. On this 2-core CPU
+        that is ~1.4x faster than fixed batches of 16 (int8: 44 -> 62 chunks/s; fp32: 33 -> 44): no
+        padding waste, and the activations stay in cache."""
         out = np.zeros((len(texts), 384), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            out[idx] = self._batch([texts[i] for i in idx])
+        if not texts:
+            return out
+        enc = self._tok.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(enc[i].ids))
+        batch: list[int] = []
+        for i in order:
+            if batch and (len(batch) + 1) * len(enc[i].ids) > token_budget:
+                out[batch] = self._run([enc[j] for j in batch])
+                batch = []
+            batch.append(i)
+        out[batch] = self._run([enc[j] for j in batch])
         return out
 
 
