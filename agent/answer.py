@@ -92,13 +92,20 @@ def citation(hit: dict[str, Any], snippet: str | None = None) -> dict[str, Any]:
     }
 
 
+def _key(hit: dict[str, Any]) -> tuple[Any, int, int]:
+    """A chunk's cache key: its id plus its text (ids are per database and a re-ingest makes new ones,
+    but a process may serve several databases, e.g. tests, so the id alone is not enough)."""
+    text = str(hit.get("text", ""))
+    return (hit.get("chunk_id"), len(text), hash(text))
+
+
 class SentenceCache:
     """Sentences and their embeddings per chunk id (LRU), so warm turns embed only the question."""
 
     def __init__(self, embedder: Any, size: int = 4096) -> None:
         self.embedder = embedder
         self.size = size
-        self._data: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
+        self._data: OrderedDict[tuple[Any, int, int], tuple[list[str], np.ndarray]] = OrderedDict()
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.RLock()  # used from worker threads (asyncio.to_thread)
 
@@ -128,7 +135,7 @@ class SentenceCache:
         from memory.documents.ingest import embed_cached
 
         with self._lock:
-            missing = [h for h in hits if h["chunk_id"] not in self._data]
+            missing = [h for h in hits if _key(h) not in self._data]
         if not missing or db is None:
             return
         sents = [chunk_sentences(h["text"]) for h in missing]
@@ -141,7 +148,7 @@ class SentenceCache:
         """Store each hit's sentences with its rows of ``vecs`` (flat, in order); evict the oldest."""
         i = 0
         for h, ss in zip(hits, sents, strict=True):
-            self._data[h["chunk_id"]] = (ss, vecs[i : i + len(ss)])
+            self._data[_key(h)] = (ss, vecs[i : i + len(ss)])
             i += len(ss)
         while len(self._data) > self.size:
             self._data.popitem(last=False)
@@ -151,7 +158,7 @@ class SentenceCache:
             return self._get(hits)
 
     def _get(self, hits: list[dict[str, Any]]) -> list[tuple[list[str], np.ndarray]]:
-        missing = [h for h in hits if h["chunk_id"] not in self._data]
+        missing = [h for h in hits if _key(h) not in self._data]
         if missing:
             sents = [chunk_sentences(h["text"]) for h in missing]
             flat = [s for ss in sents for s in ss]
@@ -159,8 +166,8 @@ class SentenceCache:
             self._put(missing, sents, vecs)
         out = []
         for h in hits:
-            self._data.move_to_end(h["chunk_id"])
-            out.append(self._data[h["chunk_id"]])
+            self._data.move_to_end(_key(h))
+            out.append(self._data[_key(h)])
         return out
 
 
