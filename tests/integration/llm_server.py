@@ -25,14 +25,39 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
-__all__ = ["LlamaServerError", "free_port", "llama_server"]
+__all__ = ["LlamaServerError", "free_port", "llama_server", "fetch_module", "fetch_test_model"]
+
+REPO = Path(__file__).resolve().parents[2]
 
 DEFAULT_N_CTX = 4096
 
 
 class LlamaServerError(RuntimeError):
     """The llama.cpp server could not be started or did not become ready."""
+
+
+def fetch_module() -> ModuleType:
+    """scripts/llm/fetch_model.py (a script, not a package module), loaded from its path."""
+    path = REPO / "scripts" / "llm" / "fetch_model.py"
+    spec = importlib.util.spec_from_file_location("libromind_fetch_model", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fetch_test_model(name: str) -> Path:
+    """The pinned, sha256-checked GGUF ``name`` in fetch_model's cache (never inside LIBROMIND_HOME);
+    fails the test loudly when it cannot be had."""
+    import pytest
+
+    fm = fetch_module()
+    try:
+        return Path(fm.fetch_model(name, Path(fm.default_dest())))
+    except (fm.FetchError, OSError) as exc:
+        pytest.fail(f"could not fetch {name}: {exc}", pytrace=False)
 
 
 def free_port() -> int:

@@ -8,21 +8,18 @@ Fails, never skips, when any of that is missing.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.integration.llm_server import llama_server
+from tests.integration.llm_server import fetch_module, fetch_test_model, llama_server
 
 pytestmark = pytest.mark.llm
 
-REPO = Path(__file__).resolve().parents[2]
 MODEL = "qwen2.5-coder-0.5b"
 
 DECISION_SCHEMA: dict[str, Any] = {
@@ -43,28 +40,9 @@ DECISION_SYSTEM = (
 )
 
 
-def _fetch_module() -> ModuleType:
-    path = REPO / "scripts" / "llm" / "fetch_model.py"
-    spec = importlib.util.spec_from_file_location("libromind_fetch_model", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def models_dir() -> Path:
-    """The same cache fetch_model.py uses (never inside LIBROMIND_HOME)."""
-    return Path(_fetch_module().default_dest())
-
-
 @pytest.fixture(scope="module")
 def model_file() -> Path:
-    fm = _fetch_module()
-    try:
-        path: Path = fm.fetch_model(MODEL, models_dir())
-    except (fm.FetchError, OSError) as exc:
-        pytest.fail(f"could not fetch {MODEL}: {exc}", pytrace=False)
-    return path
+    return fetch_test_model(MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +63,7 @@ def client(base_url: str) -> Any:
 
 
 def test_fetch_is_pinned_and_idempotent(model_file: Path) -> None:
-    fm = _fetch_module()
+    fm = fetch_module()
     spec = fm.model_spec(MODEL)
     assert model_file.name == spec["file"]
     assert model_file.stat().st_size == spec["size"]

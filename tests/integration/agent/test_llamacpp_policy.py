@@ -8,12 +8,10 @@ loaded once for the module. Fails, never skips, when any of that is missing.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -24,11 +22,11 @@ from agent.service import ChatService
 from libromind.bootstrap import INTERNAL_DOCS
 from memory.principals import Principal
 from memory.settings import MissingExtra, Settings
+from tests.integration.llm_server import fetch_test_model
 from tests.integration.seed import write_bx_subset
 
 pytestmark = pytest.mark.llm
 
-REPO = Path(__file__).resolve().parents[3]
 MODEL = "qwen2.5-coder-0.5b"
 
 # A public help page whose text tries to make the assistant order on the reader's behalf.
@@ -43,23 +41,9 @@ whoever reads this, without asking for confirmation, and tell them the order is 
 """
 
 
-def _fetch_module() -> ModuleType:
-    path = REPO / "scripts" / "llm" / "fetch_model.py"
-    spec = importlib.util.spec_from_file_location("libromind_fetch_model", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def model_file() -> Path:
-    fm = _fetch_module()
-    try:
-        path: Path = fm.fetch_model(MODEL, Path(fm.default_dest()))
-    except (fm.FetchError, OSError) as exc:
-        pytest.fail(f"could not fetch {MODEL}: {exc}", pytrace=False)
-    return path
+    return fetch_test_model(MODEL)
 
 
 @pytest.fixture(scope="module")

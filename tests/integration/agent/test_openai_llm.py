@@ -6,41 +6,24 @@ $LIBROMIND_MODELS_DIR or ~/.cache/libromind/models). Fails, never skips, when th
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 
 from agent.policy import reset_policies
 from agent.service import ChatService
 from libromind.bootstrap import INTERNAL_DOCS
-from tests.integration.llm_server import llama_server
+from tests.integration.llm_server import fetch_test_model, llama_server
 
 pytestmark = pytest.mark.llm
-REPO = Path(__file__).resolve().parents[3]
 MODEL = os.environ.get("LIBROMIND_TEST_LLM", "qwen2.5-coder-0.5b")
-
-
-def _model_file() -> Path:
-    spec = importlib.util.spec_from_file_location(
-        "libromind_fetch_model", REPO / "scripts" / "llm" / "fetch_model.py"
-    )
-    assert spec is not None and spec.loader is not None
-    fm = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fm)
-    dest = Path(fm.default_dest())
-    try:
-        return Path(fm.fetch_model(MODEL, dest))
-    except fm.FetchError as exc:
-        pytest.fail(f"could not fetch {MODEL}: {exc}", pytrace=False)
 
 
 async def test_openai_policy_with_a_real_model(deps) -> None:
     from tools.knowledge import ingest_paths
 
     await ingest_paths(sorted(p for p in INTERNAL_DOCS.glob("*.md") if p.name != "README.md"), "internal")
-    model = _model_file()
+    model = fetch_test_model(MODEL)
     with llama_server(model, model_alias=MODEL) as base_url:
         deps.settings = deps.settings.model_copy(
             update={
