@@ -9,9 +9,7 @@ embedded on the spot (and cached) exactly as before, so answers are identical ei
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any
 
 from psycopg.rows import dict_row
 
@@ -23,7 +21,6 @@ __all__ = [
     "reembed_chunk_batch",
     "sync_passage_model",
     "embed_passage_batch",
-    "embed_passages_in_background",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,26 +107,3 @@ async def sync_passage_model(db: Database, embedder: Embedder) -> bool:
     if cur.rowcount:
         log.info("embedding model now %s (was %s): passage vectors will be recomputed", key, row and row["v"])
     return cur.rowcount > 0
-
-
-async def embed_passages_in_background(deps: Any, batch: int = 16, pause_s: float = 0.05) -> None:
-    """Startup hook: re-embed chunks from another embedding model, then precompute passage vectors, in
-    small batches, yielding to requests in between."""
-    redone = 0
-    while n := await reembed_chunk_batch(deps.db, deps.embedder):
-        redone += n
-        await asyncio.sleep(pause_s)
-    if redone:
-        log.info("re-embedded %d chunks with the current embedding model", redone)
-        if getattr(deps.extras.get("index"), "name", "pgvector") != "pgvector":
-            log.warning("a mirroring search index holds the old vectors: run `libromind jobs run reindex`")
-    await sync_passage_model(deps.db, deps.embedder)
-    total = 0
-    while True:
-        n = await embed_passage_batch(deps.db, deps.embedder, batch)
-        if not n:
-            break
-        total += n
-        await asyncio.sleep(pause_s)
-    if total:
-        log.info("passage vectors ready for %d chunks", total)

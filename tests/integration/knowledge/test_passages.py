@@ -134,3 +134,14 @@ async def test_chunks_from_another_model_are_reembedded(deps: Deps, tmp_path: Pa
         "how many days to return a book", k=3, principal=Principal.parse("customer:r1")
     )
     assert hits, "search still works on the re-embedded vectors"
+
+
+async def test_the_serving_hook_reembeds_then_precomputes(deps: Deps, tmp_path: Path) -> None:
+    from workers.startup import embed_passages_in_background
+
+    (tmp_path / "returns.md").write_text(DOC_A)
+    await kn.ingest_paths([tmp_path], "public")
+    await deps.db.execute("UPDATE chunks SET embed_model = 'another-model'")
+    await embed_passages_in_background(deps, batch=2, pause_s=0)
+    rows = await deps.db.fetch("SELECT embed_model, passages_ready FROM chunks")
+    assert rows and all(r["passages_ready"] and r["embed_model"] == model_key(deps.embedder) for r in rows)
