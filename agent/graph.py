@@ -331,7 +331,7 @@ def build_graph() -> Any:
     b.add_edge("rerank", "answer")
     b.add_conditional_edges("catalog", shop.after_catalog, ["order", "answer", "clarify"])
     b.add_conditional_edges("order", shop.after_order, ["confirm", "answer", "clarify"])
-    b.add_edge("confirm", "wait")
+    b.add_conditional_edges("confirm", shop.after_confirm, ["wait", "answer"])
     # wait routes itself with Command(goto=...) to answer / understand / finish
     b.add_edge("answer", "finish")
     b.add_edge("clarify", "finish")

@@ -4,6 +4,10 @@ Order safety: ``order`` only *quotes* (prices and total from the database). ``wa
 interrupt carrying the exact quote; the order is placed only when the run is resumed with the user's own
 next message and that message is an explicit yes (``rules.confirmation``). Nothing in documents or tool
 output reaches that decision: it is made on the resume value alone.
+
+Capability: a caller whose credential lacks ``orders`` (an MCP token without that scope, see
+``agent.context.allows``) is refused by ``order``, ``confirm`` and ``wait`` with a worded reply: no
+quote is made, no pending quote is confirmed, no order is placed or shown.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from agent.context import AgentContext, principal_of
+from agent.context import AgentContext, allows, principal_of
 from agent.policy import rules
 from agent.prompts import DECLINED, ORDER_NOT_CONFIRMED
 from agent.state import MAX_HISTORY, TURN_RESET, AgentState
@@ -32,7 +36,14 @@ __all__ = [
     "money",
     "order_reply",
     "format_book",
+    "after_confirm",
+    "ORDERS_NOT_ALLOWED",
 ]
+
+ORDERS_NOT_ALLOWED = (
+    "I can't quote, place or look up orders on this connection: its access token does not have the "
+    "'orders' scope. Nothing was ordered. Ask the store's administrator for a token with that scope."
+)
 
 _RECOMMEND_RE = re.compile(r"\b(similar|like|also liked|recommend\w*|suggest\w*|more like)\b", re.I)
 _ALSO_RE = re.compile(r"\b(also liked|readers who|people who|also enjoyed|also read)\b", re.I)
@@ -257,13 +268,18 @@ def order_reply(o: dict[str, Any]) -> dict[str, Any]:
     """The DESIGN.md ``order`` shape (+ cents and currency)."""
     total = o.get("total_cents", o.get("total"))
     return {
-        "id": o.get("order_id") or o.get("id"),
+        "id": _order_id(o),
         "status": o.get("status"),
         "items": o.get("items") or [],
         "total": total,
         "total_cents": total,
         "currency": o.get("currency", "USD"),
     }
+
+
+def _order_id(o: dict[str, Any]) -> Any:
+    """The order's id: tools return ``order_id`` (DESIGN.md), replies carry ``id``."""
+    return o.get("order_id") or o.get("id")
 
 
 def _quote_text(q: dict[str, Any]) -> str:
@@ -288,8 +304,12 @@ async def order(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     from tools.errors import ToolError
 
     route = dict(state.get("route") or {})
-    principal = principal_of(_ctx(runtime))
+    ctx = _ctx(runtime)
+    principal = principal_of(ctx)
     steps = _steps(state, "order")
+    if not allows(ctx, "orders"):
+        route.pop("reason", None)
+        return {"steps": steps, "route": route, "answer": ORDERS_NOT_ALLOWED, "quote": None, "order": None}
     action = route.get("action") or "status"
     try:
         if action in ("quote", "checkout"):
@@ -318,14 +338,14 @@ async def order(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             return {
                 "steps": steps,
                 "order": order_reply(o),
-                "answer": f"Order {o.get('id')} is now {o.get('status')}.",
+                "answer": f"Order {_order_id(o)} is now {o.get('status')}.",
             }
         if oid:
             o = await orders.order_status(oid, principal=principal)
             return {
                 "steps": steps,
                 "order": order_reply(o),
-                "answer": f"Order {o.get('id')} is {o.get('status')} (total "
+                "answer": f"Order {_order_id(o)} is {o.get('status')} (total "
                 f"{money(o.get('total_cents'), o.get('currency', 'USD'))}).",
             }
         listed = await orders.list_orders(principal=principal)
@@ -333,7 +353,7 @@ async def order(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         if not rows:
             return {"steps": steps, "answer": "You have no orders yet."}
         lines = [
-            f"- {o.get('id')}: {o.get('status')}, {money(o.get('total_cents'), o.get('currency', 'USD'))}"
+            f"- {_order_id(o)}: {o.get('status')}, {money(o.get('total_cents'), o.get('currency', 'USD'))}"
             for o in rows[:10]
         ]
         return {"steps": steps, "answer": "Your orders:\n" + "\n".join(lines)}
@@ -361,7 +381,14 @@ def after_order(state: AgentState) -> str:
 
 async def confirm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Show the exact items, database prices and total; ask for an explicit yes."""
+    if not allows(_ctx(runtime), "orders"):
+        return {"steps": _steps(state, "confirm"), "answer": ORDERS_NOT_ALLOWED, "quote": None}
     return {"steps": _steps(state, "confirm"), "answer": _quote_text(state.get("quote") or {})}
+
+
+def after_confirm(state: AgentState) -> str:
+    """Wait for the user's yes only when a quote is shown (a refused caller never gets one)."""
+    return "wait" if state.get("quote") else "answer"
 
 
 async def wait(state: AgentState, runtime: Runtime[AgentContext]) -> Command:
@@ -376,6 +403,11 @@ async def wait(state: AgentState, runtime: Runtime[AgentContext]) -> Command:
     ][-MAX_HISTORY:]
     base = {**TURN_RESET, "message": text, "messages": messages, "quote": None}
     decision = rules.confirmation(text)
+    if decision == "yes" and not allows(_ctx(runtime), "orders"):
+        # e.g. a quote made with an ``orders`` token, confirmed over one without that scope
+        return Command(
+            goto="answer", update={**base, "steps": ["confirm"], "answer": ORDERS_NOT_ALLOWED, "order": None}
+        )
     if decision == "yes":
         from tools import orders
         from tools.errors import ToolError

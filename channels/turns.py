@@ -2,6 +2,10 @@
 throttled progress frames (steps, then the answer so far) are pushed to the platform message.
 
 Shared by the Slack and Discord adapters; each passes its own renderer and message-editing callback.
+
+Failures: what a chat user may be told is :func:`safe_reason` (a ToolError's own sentence, a timeout in
+words, otherwise nothing) plus :func:`failure_reference`, the correlation id the details are logged under.
+Exception text (which may carry DSNs, paths, tokens or SQL) never reaches a posted message.
 """
 
 from __future__ import annotations
@@ -11,9 +15,30 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from memory.logs import correlation_id
 from memory.principals import Principal
+from tools.errors import ToolError
 
-__all__ = ["collect_turn"]
+__all__ = ["collect_turn", "safe_reason", "failure_reference", "TurnFailed"]
+
+
+class TurnFailed(RuntimeError):
+    """The turn ended without a final reply (the agent's own error text is logged, not carried)."""
+
+
+def safe_reason(exc: BaseException) -> str | None:
+    """A sentence about ``exc`` that a user may read, or ``None`` (then a generic worded message)."""
+    if isinstance(exc, ToolError):
+        return exc.message
+    if isinstance(exc, TimeoutError):
+        return "that took too long, please try again"
+    return None
+
+
+def failure_reference() -> str | None:
+    """The current correlation id (logged with the failure's details), if any."""
+    cid = correlation_id.get()
+    return None if not cid or cid == "-" else cid
 
 
 async def collect_turn(
@@ -33,7 +58,8 @@ async def collect_turn(
 
     ``on_progress`` receives a new progress text at most every ``interval_s`` (and only when it
     changed from ``shown``); it must swallow its own failures, a skipped frame is fine. Raises
-    TimeoutError after ``timeout_s`` and RuntimeError when the stream ends without a final reply."""
+    TimeoutError after ``timeout_s`` and :class:`TurnFailed` when the stream ends without a final reply.
+    The error message returned is for the log only: it may hold exception text."""
     steps: list[str] = []
     text = ""
     last = time.monotonic()
@@ -60,5 +86,5 @@ async def collect_turn(
                     await on_progress(progress)
                     shown, last = progress, now
     if reply is None:
-        raise RuntimeError(error or "the agent returned no reply")
+        raise TurnFailed(error or "the agent returned no reply")
     return reply, quote or reply.get("quote"), error

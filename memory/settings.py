@@ -16,12 +16,16 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["MissingExtra", "Settings", "get_settings", "require_extra", "default_home"]
+__all__ = ["MIN_SECRET_BYTES", "MissingExtra", "Settings", "get_settings", "require_extra", "default_home"]
 
 # Nothing is ever downloaded at run time: models come from installed packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# Session secrets shorter than this are refused (memory/secrets.py reads the secret).
+MIN_SECRET_BYTES = 32
 
 
 def default_home() -> Path:
@@ -107,11 +111,22 @@ class Settings(BaseSettings):
     chunk_overlap: int = 40
     max_upload_bytes: int = 50 * 1024 * 1024
     max_uncompressed_bytes: int = 100 * 1024 * 1024
+    publish_group: str = Field(
+        default="docs",
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+        description="Employee group allowed to publish (upload, replace, restore) public documents.",
+    )
 
     # web
     host: str = "127.0.0.1"
     port: int = 8000
-    session_secret: SecretStr = SecretStr("dev-only-change-me")
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            f"Signs session tokens and order quotes; at least {MIN_SECRET_BYTES} bytes. Unset: a random one "
+            "is generated in LIBROMIND_HOME/session.secret (mode 0600). Changing it ends every session."
+        ),
+    )
     cors_origins: list[str] = Field(default_factory=list)
 
     # logging
@@ -120,6 +135,82 @@ class Settings(BaseSettings):
 
     # demo data
     demo_data: bool = True
+
+    # request limits (channels/web/limits.py, channels/ratelimit.py); "N/second|minute|hour|day", ";"-joined
+    max_json_bytes: int = Field(
+        default=64 * 1024,
+        description="Largest request body for the JSON API (413 before it is read); uploads have their own.",
+    )
+    rate_limit_enabled: bool = Field(default=True, description="Rate limits on; shared through Redis if set.")
+    rate_limit_chat: str = Field(
+        default="20/minute;300/hour", description="Per principal: /v1/chat and /v1/query together."
+    )
+    rate_limit_chat_ip: str = Field(
+        default="60/minute;1000/hour", description="Per client IP: /v1/chat and /v1/query together."
+    )
+    rate_limit_session_ip: str = Field(
+        default="30/minute;300/hour", description="Per client IP: /v1/session."
+    )
+    rate_limit_upload: str = Field(
+        default="30/minute;500/hour", description="Per principal: POST /v1/documents."
+    )
+    rate_limit_upload_ip: str = Field(default="60/minute", description="Per client IP: POST /v1/documents.")
+    rate_limit_mcp: str = Field(default="120/minute;3000/hour", description="Per MCP token: tool calls.")
+    rate_limit_mcp_ip: str = Field(default="240/minute", description="Per client IP: MCP tool calls (HTTP).")
+
+    # retention (workers/retention.py); 0 keeps forever
+    retention_checkpoint_days: int = Field(
+        default=30, ge=0, description="Delete conversations (checkpoints) idle this many days; 0: keep."
+    )
+    retention_answer_days: int = Field(
+        default=90,
+        ge=0,
+        description="Delete answers older than this (unless feedback on them is kept); 0: keep.",
+    )
+    retention_feedback_days: int = Field(
+        default=365, ge=0, description="Delete feedback older than this; 0: keep."
+    )
+    retention_interval_s: int = Field(
+        default=6 * 3600, ge=0, description="How often serving processes run retention; 0: only on demand."
+    )
+
+    @field_validator("session_secret", mode="after")
+    @classmethod
+    def _secret_length(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value().strip():
+            return None  # unset or empty: generated in LIBROMIND_HOME (memory/secrets.py)
+        n = len(v.get_secret_value().encode())
+        if n < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"LIBROMIND_SESSION_SECRET is too short ({n} bytes; at least {MIN_SECRET_BYTES} are required). "
+                "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))', "
+                "or leave it unset to use a generated one kept in LIBROMIND_HOME"
+            )
+        return v
+
+    @field_validator(
+        "rate_limit_chat",
+        "rate_limit_chat_ip",
+        "rate_limit_session_ip",
+        "rate_limit_upload",
+        "rate_limit_upload_ip",
+        "rate_limit_mcp",
+        "rate_limit_mcp_ip",
+        mode="after",
+    )
+    @classmethod
+    def _rate_limit(cls, v: str) -> str:
+        from limits import parse_many
+
+        v = v.strip()
+        if v:
+            try:
+                parse_many(v)
+            except ValueError:
+                raise ValueError(
+                    f"not a rate limit: {v!r} (expected e.g. '30/minute' or '30/minute;300/hour'; '' for none)"
+                ) from None
+        return v
 
     @field_validator("home", "llamacpp_model_path", "embed_model_path", "models_dir", mode="after")
     @classmethod

@@ -357,11 +357,13 @@ async def invalidate_cached_answers(chunk_ids: Sequence[int | str] | None, deps:
     return int(await front.invalidate_chunks([str(c) for c in chunk_ids]) or 0)
 
 
-async def document_status(doc_id: str) -> dict[str, Any]:
-    """Show a document's ingestion status (queued, parsing, embedding, indexed or failed + reason)."""
+async def document_status(doc_id: str, *, principal: Principal | None = None) -> dict[str, Any]:
+    """Show a document's ingestion status (queued, parsing, embedding, indexed or failed + reason).
+
+    With ``principal``, a document it cannot read is "not found", exactly like an unknown id."""
     row = await store.get_document(current().db, doc_id)
-    if row is None:
-        raise NotFound(f"No document with id {doc_id}.")
+    if row is None or (principal is not None and row["acl"] not in principal.scopes):
+        raise NotFound("No such document.")
     keys = (
         "id",
         "source",
@@ -375,6 +377,7 @@ async def document_status(doc_id: str) -> dict[str, Any]:
         "mime",
         "content_hash",
         "version",
+        "uploaded_by",
     )
     out = {k: row[k] for k in keys}
     for k in ("created_at", "updated_at", "indexed_at"):

@@ -36,7 +36,9 @@ def _owner(principal: Principal) -> str:
 
 
 def _secret() -> str:
-    return current().settings.session_secret.get_secret_value()
+    from memory.secrets import session_secret
+
+    return session_secret(current().settings)
 
 
 async def add_to_cart(isbn: str, quantity: int = 1, *, principal: Principal) -> dict[str, Any]:

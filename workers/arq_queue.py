@@ -3,8 +3,10 @@
 - Enqueue writes the job row first (idempotency key honoured), then pushes an arq job whose id *is* the
   row id, so a duplicate push is a no-op and a crashed worker's job is re-run by arq (jobs are idempotent:
   ingestion replaces a document atomically).
-- Backpressure: past ``queue_max_depth`` queued jobs, ``enqueue`` raises ``QueueFull`` (HTTP 429 with
-  Retry-After) *before* accepting anything, so nothing accepted is lost.
+- Backpressure: past ``queue_max_depth`` queued jobs, ``check_capacity``/``enqueue`` raise ``QueueFull``
+  (HTTP 429 with Retry-After) *before* accepting anything, so nothing accepted is lost; Redis being
+  unreachable is ``QueueUnavailable`` (503). A failed push removes the job row (callers that stored
+  bytes for the job remove them too: memory.documents.versions.unstage_upload).
 - Retries: unexpected errors are retried with exponential backoff up to ``job_max_tries``; a clean
   ``JobFailed`` (e.g. a broken PDF) fails at once. Each job has a timeout.
 """
@@ -21,24 +23,29 @@ from arq.worker import Function, Retry, Worker, func
 from memory.db import Database
 from memory.settings import Settings
 from tools.errors import Unavailable
-from workers.queue import JobContext, JobFailed, create_job, finish_job, job_status
+from workers.queue import INTERNAL_ERROR, JobContext, JobFailed, QueueFull, create_job, finish_job, job_status
 
-__all__ = ["ArqQueue", "QueueFull", "make_queue", "build_worker", "queue_depth", "redis_settings"]
+__all__ = [
+    "ArqQueue",
+    "QueueFull",
+    "QueueUnavailable",
+    "make_queue",
+    "build_worker",
+    "queue_depth",
+    "redis_settings",
+]
 
 log = logging.getLogger(__name__)
 
 
-class QueueFull(Unavailable):
-    """The job queue is at capacity; retry later (nothing was accepted)."""
+class QueueUnavailable(Unavailable):
+    """Redis (the job queue) cannot be reached; nothing was accepted."""
 
-    code = "queue_full"
-    http_status = 429
+    code = "queue_unavailable"
 
-    def __init__(self, depth: int, retry_after_s: int) -> None:
-        super().__init__(
-            f"The job queue is full ({depth} jobs waiting). Nothing was accepted; retry in {retry_after_s} s."
-        )
-        self.retry_after_s = retry_after_s
+    def __init__(self) -> None:
+        super().__init__("The job queue is unavailable right now. Nothing was accepted; try again shortly.")
+        self.retry_after_s = 30
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -66,24 +73,63 @@ class ArqQueue:
             )
         return self._redis
 
+    async def check_capacity(self) -> ArqRedis:
+        """Raise ``QueueFull`` (429) at ``queue_max_depth``, ``QueueUnavailable`` (503) without Redis."""
+        try:
+            redis = await self._pool()
+            depth = await queue_depth(redis, self.settings.queue_name)
+        except Exception as exc:  # noqa: BLE001 - any Redis/connection failure
+            log.warning("job queue unavailable: %s: %s", type(exc).__name__, exc)
+            await self._drop_pool()
+            raise QueueUnavailable() from None
+        if depth >= self.settings.queue_max_depth:
+            raise QueueFull(depth, retry_after_s=max(5, min(300, depth // 10)))
+        return redis
+
     async def enqueue(self, kind: str, payload: dict[str, Any], *, idempotency_key: str | None = None) -> str:
+        job_id, _ = await self.submit(kind, payload, idempotency_key=idempotency_key)
+        return job_id
+
+    async def submit(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        submitted_by: str | None = None,
+    ) -> tuple[str, bool]:
+        """Enqueue; return (job id, created). Nothing is left behind when the push fails."""
         from workers.jobs import JOBS
 
         if kind not in JOBS:
             raise ValueError(f"unknown job kind {kind!r}")
-        redis = await self._pool()
-        depth = await queue_depth(redis, self.settings.queue_name)
-        if depth >= self.settings.queue_max_depth:
-            raise QueueFull(depth, retry_after_s=max(5, min(300, depth // 10)))
-        job_id, created = await create_job(self.db, kind, payload, idempotency_key=idempotency_key)
+        redis = await self.check_capacity()
+        job_id, created = await create_job(
+            self.db,
+            kind,
+            payload,
+            idempotency_key=idempotency_key,
+            backend="arq",
+            submitted_by=submitted_by,
+        )
         if created:
             try:
                 await redis.enqueue_job(kind, job_id, payload, _job_id=job_id)
-            except Exception:
-                # Not accepted after all: remove the row so the caller's retry starts clean.
+            except Exception as exc:  # noqa: BLE001 - not accepted after all
+                log.warning("enqueue of job %s failed: %s: %s", job_id, type(exc).__name__, exc)
+                # remove the row so the caller's retry starts clean
                 await self.db.execute("DELETE FROM jobs WHERE id = %s AND status = 'queued'", job_id)
-                raise
-        return job_id
+                await self._drop_pool()
+                raise QueueUnavailable() from None
+        return job_id, created
+
+    async def _drop_pool(self) -> None:
+        redis, self._redis = self._redis, None
+        if redis is not None:
+            try:
+                await redis.aclose()
+            except Exception:  # noqa: BLE001 - already broken
+                log.debug("closing a broken Redis pool failed", exc_info=True)
 
     async def status(self, job_id: str) -> dict[str, Any] | None:
         return await job_status(self.db, job_id)
@@ -131,7 +177,7 @@ def _runner(kind: str, max_tries: int) -> Any:
                 )
                 raise Retry(defer=delay) from exc
             log.exception("job %s (%s) failed after %d attempts", job_id, kind, attempt)
-            await finish_job(db, job_id, error=f"{type(exc).__name__}: {exc} (after {attempt} attempts)")
+            await finish_job(db, job_id, error=f"{INTERNAL_ERROR} ({attempt} attempts)")
             return None
         await finish_job(db, job_id, result=result)
         return result
@@ -176,4 +222,14 @@ def build_worker(settings: Settings, *, burst: bool = False, max_jobs: int = 4) 
         keep_result=3600,
         handle_signals=not burst,
         health_check_interval=30,
+        cron_jobs=[retention_cron_job()],
     )
+
+
+def retention_cron_job() -> Any:
+    """Hourly retention pass on arq workers (workers/retention.py; runs never overlap)."""
+    from arq.cron import cron
+
+    from workers.retention import retention_cron
+
+    return cron(retention_cron, name="retention", minute=17, run_at_startup=True, unique=True)

@@ -1,4 +1,5 @@
-"""Maintenance jobs: embed a catalog batch, precompute passage vectors, rebuild the keyword index, aggregate feedback.
+"""Maintenance jobs: embed a catalog batch, precompute passage vectors, rebuild the keyword index, aggregate
+feedback, sweep orphaned uploads and stranded documents.
 
 All are idempotent: re-running one after a crash leaves exactly one copy of its effect.
 """
@@ -15,6 +16,7 @@ __all__ = [
     "reembed_chunks",
     "rebuild_keyword_index",
     "aggregate_feedback",
+    "sweep_orphans",
     "MAINTENANCE_JOBS",
 ]
 
@@ -120,10 +122,54 @@ async def aggregate_feedback(ctx: JobContext, payload: dict[str, Any]) -> dict[s
     return {k: int(r.get(k) or 0) for k in ("answers", "up", "down")}
 
 
+_LIVE_JOB = (
+    "SELECT 1 FROM jobs j WHERE j.status IN ('queued', 'running') AND j.kind IN ('ingest_document', "
+    "'restore_document') AND "
+)
+ABANDONED = "The upload was interrupted before it was processed; upload the file again."
+
+
+async def sweep_orphans(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Clean up after crashes, older than ``older_than_s`` (default 3600): delete uploaded bytes no live
+    job will read, fail documents left queued/parsing/embedding with no live job (a previously indexed
+    version stays searchable), and fail arq jobs stuck ``running`` past every timeout and retry."""
+    from tools.deps import current
+
+    grace = float(payload.get("older_than_s", 3600))
+    await ctx.progress(0, 3)
+    uploads = await ctx.db.fetch(
+        "DELETE FROM uploads u WHERE u.created_at < now() - make_interval(secs => %s) "
+        f"AND NOT EXISTS ({_LIVE_JOB} j.payload->>'upload_id' = u.id::text) RETURNING id",
+        grace,
+    )
+    await ctx.progress(1, 3)
+    docs = await ctx.db.fetch(
+        "UPDATE documents d SET status = 'failed', error_code = 'abandoned', error = %s, "
+        "pending_hash = NULL, updated_at = now() "
+        "WHERE d.status IN ('queued', 'parsing', 'embedding') AND d.updated_at < now() - make_interval(secs => %s) "
+        f"AND NOT EXISTS ({_LIVE_JOB} j.payload->>'document_id' = d.id::text) RETURNING id",
+        ABANDONED,
+        grace,
+    )
+    await ctx.progress(2, 3)
+    s = current().settings
+    limit = grace + s.job_timeout_s * (s.job_max_tries + 1) + 60 * s.job_max_tries
+    jobs = await ctx.db.fetch(
+        "UPDATE jobs SET status = 'failed', error = %s, finished_at = now(), updated_at = now() "
+        "WHERE backend = 'arq' AND status = 'running' AND updated_at < now() - make_interval(secs => %s) "
+        "RETURNING id",
+        "The job stopped without finishing (a worker was lost or it timed out); submit it again.",
+        limit,
+    )
+    await ctx.progress(3, 3)
+    return {"uploads": len(uploads), "documents": len(docs), "jobs": len(jobs)}
+
+
 MAINTENANCE_JOBS = {
     "embed_batch": embed_batch,
     "embed_passages": embed_passages,
     "reembed_chunks": reembed_chunks,
     "rebuild_keyword_index": rebuild_keyword_index,
     "aggregate_feedback": aggregate_feedback,
+    "sweep_orphans": sweep_orphans,
 }

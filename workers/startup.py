@@ -9,7 +9,13 @@ from collections.abc import Awaitable, Callable
 
 from tools.deps import Deps
 
-__all__ = ["background_hooks", "drain", "embed_catalog_in_background", "embed_passages_in_background"]
+__all__ = [
+    "background_hooks",
+    "drain",
+    "embed_catalog_in_background",
+    "embed_passages_in_background",
+    "recover_jobs_in_background",
+]
 
 log = logging.getLogger(__name__)
 Hook = Callable[[Deps], Awaitable[None]]
@@ -60,7 +66,24 @@ async def embed_passages_in_background(deps: Deps, batch: int = 16, pause_s: flo
     )
 
 
+async def recover_jobs_in_background(deps: Deps) -> None:
+    """Inline queue: re-queue (or fail visibly) jobs a stopped process left queued/running."""
+    from workers.queue import recover_inline_jobs
+
+    try:
+        await recover_inline_jobs(deps)
+    except Exception:  # noqa: BLE001 - never stop serving; the next minute's check retries
+        log.exception("job recovery at start failed")
+
+
 def background_hooks() -> list[Hook]:
     if getattr(background_hooks, "disabled", False):
         return []
-    return [embed_catalog_in_background, embed_passages_in_background]
+    from workers.retention import retention_in_background
+
+    return [
+        recover_jobs_in_background,
+        embed_catalog_in_background,
+        embed_passages_in_background,
+        retention_in_background,
+    ]

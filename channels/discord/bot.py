@@ -13,7 +13,9 @@ Translate only (DESIGN.md convention 2):
 - **Feedback**: 👍 / 👎 by the asker on an answer (``on_raw_reaction_add``) -> ``ChatService.feedback``.
 - **Who**: ``customer:discord-<user id>`` (public documents; their own orders).
 - **Exactly once**: message and interaction ids are claimed in ``channel_events`` (gateway replays).
-- **Failures** are told to the user in words, logged and counted (``libromind_chat_failures_total``).
+- **Failures** are told to the user in words ("Sorry, something went wrong. Please try again.
+  (reference <correlation id>)"; a ToolError's own sentence), never with exception text; the details are
+  logged under that correlation id and counted (``libromind_chat_failures_total``).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import discord
 
 from channels.discord import render
 from channels.discord.settings import DiscordSettings
-from channels.turns import collect_turn
+from channels.turns import collect_turn, failure_reference, safe_reason
 from channels.web import metrics
 from memory.channel_store import ChannelStore
+from memory.logs import correlated
 from memory.principals import Principal
 from tools.errors import ToolError
 
@@ -67,14 +70,6 @@ def confirm_view(quote_id: str) -> discord.ui.View:
     )
     view.stop()
     return view
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ToolError):
-        return exc.message
-    if isinstance(exc, TimeoutError):
-        return "that took too long, please try again"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class DiscordBot(discord.Client):
@@ -116,7 +111,7 @@ class DiscordBot(discord.Client):
         metrics.record_request(CHANNEL, endpoint, "error")
         metrics.record_failure(CHANNEL, endpoint, kind)
         log.error("discord %s failed", endpoint, exc_info=exc)
-        text = render.error_text(_reason(exc))
+        text = render.error_text(safe_reason(exc), reference=failure_reference())
         if lead:
             text = text.replace("Sorry, something went wrong", lead, 1)
         try:
@@ -142,6 +137,10 @@ class DiscordBot(discord.Client):
     # ------------------------------------------------------------------------------------ messages
     async def on_message(self, message: discord.Message) -> None:
         self._track()
+        with correlated():
+            await self._on_message(message)
+
+    async def _on_message(self, message: discord.Message) -> None:
         if message.author.bot or self._is_ours(message.author):
             return
         is_dm = isinstance(message.channel, discord.DMChannel)
@@ -199,7 +198,8 @@ class DiscordBot(discord.Client):
                 log.warning("discord: the agent reported an error: %s", error)
                 answer = str(reply.get("answer") or "")
                 if not answer or answer.startswith("Sorry, something went wrong"):
-                    reply = {**reply, "answer": render.error_text(error)}
+                    # the error event carries exception text: it stays in the log, the user gets words
+                    reply = {**reply, "answer": render.error_text(None, reference=failure_reference())}
             quote_id = (quote or {}).get("quote_id") if not reply.get("order") else None
             view = confirm_view(str(quote_id)) if quote_id else None
             content = render.reply_text(reply, quote=quote)
@@ -243,6 +243,10 @@ class DiscordBot(discord.Client):
     # ------------------------------------------------------------------------------------ reactions
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         self._track()
+        with correlated():
+            await self._on_reaction(payload)
+
+    async def _on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         if self.user is not None and payload.user_id == self.user.id:
             return
         score = render.score_of(payload.emoji.name or "")
@@ -273,6 +277,10 @@ class DiscordBot(discord.Client):
     # ------------------------------------------------------------------------------------ buttons
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         self._track()
+        with correlated():
+            await self._on_interaction(interaction)
+
+    async def _on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type != discord.InteractionType.component:
             return
         data: dict[str, Any] = dict(interaction.data or {})

@@ -106,10 +106,13 @@ def reply_text(reply: dict[str, Any], *, quote: dict[str, Any] | None = None) ->
     return f"{body}\n\n{tail_text}" if tail_text else body
 
 
-def error_text(reason: str | None) -> str:
+def error_text(reason: str | None, *, reference: str | None = None) -> str:
+    """A failure in words: ``reason`` must be a sentence meant for users (never exception text);
+    ``reference`` is the correlation id under which the details are logged."""
     reason = cut(" ".join((reason or "").split()), 200)
-    return (
+    text = (
         f"Sorry, something went wrong: {reason}"
         if reason
         else "Sorry, something went wrong. Please try again."
     )
+    return f"{text} (reference {reference})" if reference else text

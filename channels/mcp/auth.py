@@ -3,8 +3,10 @@
 Tokens are configured as sha256 hashes (never stored in clear) in ``LIBROMIND_MCP_TOKENS``:
 ``{"<sha256 hex of token>": {"principal": "agent:claude", "scopes": ["orders", "internal"]}}``.
 ``libromind mcp token --principal agent:NAME --scopes orders,internal`` mints one.
-Scopes: ``orders`` (quote, place and read orders), ``internal`` (read internal documents),
-``group:NAME`` (read that group's documents).
+Scopes: ``orders`` (quote, place and read orders, also through ``ask``), ``internal`` (read internal
+documents), ``group:NAME`` (read that group's documents). They bound every principal kind
+(``memory.principals.scoped_principal``): an ``employee:`` token without ``internal`` reads public
+documents only; a token never gives a customer or employee more than the principal itself may read.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The principal is never a tool argument: over HTTP it comes from the bearer token (with its scopes),
 over stdio from LIBROMIND_MCP_STDIO_PRINCIPAL / LIBROMIND_MCP_STDIO_SCOPES. A token without the
 ``orders`` scope cannot quote, place or read orders; one without ``internal`` never sees internal
-documents (its principal's ACL scopes exclude them inside every index query).
+documents, whatever its principal's kind (its principal's ACL scopes exclude them inside every index
+query), and ``ask`` refuses order steps without ``orders`` (the scopes reach the agent context).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import AnyHttpUrl
 
 from agent.service import ChatService
 from channels.mcp.auth import McpSettings, StaticTokenVerifier, principal_from_token
+from channels.mcp.limits import install_rate_limits
 from channels.mcp.schemas import (
     AskReply,
     Book,
@@ -33,7 +35,7 @@ from channels.mcp.schemas import (
     Recommendations,
     SearchResults,
 )
-from memory.principals import Principal
+from memory.principals import Principal, scoped_principal
 from memory.settings import Settings
 from tools import catalog, knowledge, orders
 from tools.deps import Deps, use
@@ -84,8 +86,12 @@ def build_server(
                 await d.close()
 
     def scoped() -> tuple[Principal, frozenset[str]]:
-        """The caller and its MCP scopes. Only ACL scopes (internal, group:*) become principal grants:
-        the ``orders`` scope lets an agent order *for itself*; it never grants staff access to orders."""
+        """The caller (a :class:`ScopedPrincipal`) and its MCP scopes.
+
+        Whatever the principal's kind, what it may read is the intersection of its own ACL scopes and
+        the token's (``internal``, ``group:*``; an ``agent:`` reads what its token grants), and the
+        ``orders`` capability (quote, place, read its *own* orders, also through ``ask``) comes only
+        from the token; the token never widens the principal's rights."""
         if transport == "http":
             access = get_access_token()
             if access is None:  # the bearer middleware refuses these before any tool runs
@@ -93,8 +99,7 @@ def build_server(
             p, scopes = principal_from_token(access), frozenset(access.scopes)
         else:
             p, scopes = Principal.parse(ms.stdio_principal), frozenset(ms.stdio_scopes)
-        acl = [s for s in scopes if s == "internal" or s.startswith("group:")]
-        return Principal(p.kind, p.id, p.groups).with_grants(*acl), scopes
+        return scoped_principal(p, scopes), scopes
 
     def principal() -> Principal:
         return scoped()[0]
@@ -220,4 +225,5 @@ def build_server(
             raise McpToolError(exc.message) from exc
         return FeedbackAck(stored=True, answer_id=answer_id, score=score)
 
+    install_rate_limits(server, settings, transport=transport, stdio_principal=ms.stdio_principal)
     return server

@@ -15,10 +15,15 @@ Translate only (DESIGN.md convention 2): an app mention or a direct message beco
   ``ChatService.feedback`` for the answer that message carries (``channel_messages``).
 - **Confirmation.** Confirm / Cancel sends "yes" / "no" to ChatService in that thread, only for the asker,
   only once (``quote_state``), and only while that exact quote is still pending.
-- **Who reads.** The asker is ``employee:<user id>`` with groups from ``LIBROMIND_SLACK_GROUPS``, capped
-  to what every member of the conversation may read (:mod:`channels.slack.audience`).
-- **Failures** are told to the user in words ("Sorry, something went wrong: ..."), logged and counted
-  (``libromind_chat_failures_total{channel="slack"}``), never swallowed.
+- **Who reads.** The asker is ``employee:<user id>`` with groups from ``LIBROMIND_SLACK_GROUPS`` when a
+  full member of the workspace; a guest, external (Slack Connect) user or bot reads public documents only
+  (plus ``LIBROMIND_SLACK_GUEST_GROUPS``), in a DM too; either is capped to what every member of the
+  conversation may read (:mod:`channels.slack.audience`).
+- **Failures** are told to the user in words ("Sorry, something went wrong. Please try again.
+  (reference <correlation id>)"; a ToolError's own sentence), never with exception text; the details are
+  logged under that correlation id and counted (``libromind_chat_failures_total{channel="slack"}``).
+- **Signatures.** Without a signing secret the bolt app verifies with a random key nobody knows (Socket
+  Mode does not use signatures) and :func:`channels.slack.server.http_app` refuses to start.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
 from typing import Any
 
@@ -36,9 +42,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from channels.slack import blocks as ui
 from channels.slack.audience import PUBLIC, AudienceResolver, principal_for
 from channels.slack.settings import SlackSettings
-from channels.turns import collect_turn
+from channels.turns import collect_turn, failure_reference, safe_reason
 from channels.web import metrics
 from memory.channel_store import ChannelStore
+from memory.logs import correlated
 from memory.principals import Principal
 from tools.errors import ToolError
 
@@ -54,14 +61,6 @@ HELP = (
 )
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ToolError):
-        return exc.message
-    if isinstance(exc, TimeoutError):
-        return "that took too long, please try again"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 class SlackBot:
     """Builds the bolt ``AsyncApp`` (``bot.app``) around a ChatService and the channel tables."""
 
@@ -72,11 +71,17 @@ class SlackBot:
         self.service = service
         self.store = ChannelStore(db, CHANNEL)
         self.audience = AudienceResolver(
-            settings.groups, ttl=settings.audience_ttl, max_members=settings.max_members
+            settings.groups,
+            guest_groups=settings.guest_groups,
+            ttl=settings.audience_ttl,
+            max_members=settings.max_members,
         )
         token = settings.bot_token.get_secret_value() if settings.bot_token else None
         self.client = client or AsyncWebClient(token=token, base_url=settings.base_url)
-        secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
+        configured = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
+        self.signed = bool(configured.strip())
+        # never an empty HMAC key: without a secret no HTTP request can be verified (Socket Mode only)
+        secret = configured if self.signed else secrets.token_hex(32)
         self.app = AsyncApp(
             name="libromind",
             client=self.client,
@@ -106,7 +111,8 @@ class SlackBot:
             if task is not None:
                 self._inflight.add(task)
             try:
-                await fn(ack=ack, body=body, client=client, context=context)
+                with correlated():  # logs of this listener and the reference shown on a failure
+                    await fn(ack=ack, body=body, client=client, context=context)
             finally:
                 if task is not None:
                     self._inflight.discard(task)
@@ -156,18 +162,28 @@ class SlackBot:
         channel_type: str | None = None,
         context: Any = None,
     ) -> Principal:
-        bot_user = (context or {}).get("bot_user_id") if context is not None else None
+        ctx = context if context is not None else {}
+        bot_user, team = ctx.get("bot_user_id"), ctx.get("team_id")
+        enterprise = ctx.get("enterprise_id")
         try:
+            reader = await self.audience.reader(client, user_id, team_id=team, enterprise_id=enterprise)
             audience = await self.audience.resolve(
-                client, channel_id, channel_type=channel_type, bot_user_id=bot_user
+                client,
+                channel_id,
+                channel_type=channel_type,
+                bot_user_id=bot_user,
+                team_id=team,
+                enterprise_id=enterprise,
             )
         except Exception as exc:  # noqa: BLE001 - unknown audience: answer from public documents only
             metrics.record_failure(CHANNEL, "audience", type(exc).__name__)
             log.warning(
                 "slack: cannot tell who reads %s (%s); answering from public documents", channel_id, exc
             )
-            audience = PUBLIC
-        return principal_for(user_id, self.settings.groups_of(user_id), audience)
+            return principal_for(user_id, (), PUBLIC, internal=False)
+        if not reader.full_member:
+            log.info("slack: %s is a %s: public documents only", user_id, reader.kind)
+        return principal_for(user_id, tuple(reader.groups), audience, internal=reader.internal)
 
     @staticmethod
     def thread_id(channel_id: str, thread_ts: str) -> str:
@@ -316,7 +332,8 @@ class SlackBot:
             log.warning("slack: the agent reported an error: %s", error)
             answer = str(reply.get("answer") or "")
             if not answer or answer.startswith("Sorry, something went wrong"):
-                reply = {**reply, "answer": ui.error_text(error)}
+                # the error event carries exception text: it stays in the log, the user gets words
+                reply = {**reply, "answer": ui.error_text(None, reference=failure_reference())}
         try:
             await client.chat_update(
                 channel=channel,
@@ -378,7 +395,7 @@ class SlackBot:
         metrics.record_request(CHANNEL, endpoint, "error")
         metrics.record_failure(CHANNEL, endpoint, kind)
         log.error("slack %s failed", endpoint, exc_info=exc)
-        text = ui.error_text(_reason(exc))
+        text = ui.error_text(safe_reason(exc), reference=failure_reference())
         if lead:
             text = text.replace("Sorry, something went wrong", lead, 1)
         try:

@@ -190,13 +190,15 @@ def decided_blocks(blocks: list[dict[str, Any]], decision: str, user_id: str) ->
     return kept[:50]
 
 
-def error_text(reason: str | None) -> str:
-    """A failure, told to the user in words."""
+def error_text(reason: str | None, *, reference: str | None = None) -> str:
+    """A failure, told to the user in words: ``reason`` must be a sentence meant for users (never
+    exception text); ``reference`` is the correlation id under which the details are logged."""
     reason = " ".join((reason or "").split())
     if len(reason) > 200:
         reason = reason[:199] + "…"
-    return (
+    text = (
         f"Sorry, something went wrong: {reason}"
         if reason
         else "Sorry, something went wrong. Please try again."
     )
+    return f"{text} (reference {reference})" if reference else text

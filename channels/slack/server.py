@@ -1,7 +1,8 @@
 """Serving the Slack adapter: HTTP (``POST /slack/events``, signature-verified by bolt) or Socket Mode.
 
 - :func:`http_app` — a Starlette app: ``POST /slack/events`` (events, interactivity), ``GET /healthz``,
-  ``GET /metrics`` (the channel counters in the Prometheus text format).
+  ``GET /metrics`` (the channel counters in the Prometheus text format). Refuses to build without a
+  signing secret (:class:`SlackConfigError`): HTTP requests could not be told from forgeries.
 - :func:`run_socket_mode` — ``AsyncSocketModeHandler`` with the app-level token (``xapp-...``).
 """
 
@@ -20,13 +21,23 @@ from starlette.routing import Route
 from channels.slack.app import SlackBot
 from channels.web import metrics
 
-__all__ = ["http_app", "run_socket_mode", "EVENTS_PATH"]
+__all__ = ["http_app", "run_socket_mode", "EVENTS_PATH", "SlackConfigError"]
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
+class SlackConfigError(ValueError):
+    """The Slack adapter cannot be served as configured."""
+
+
 def http_app(bot: SlackBot) -> Starlette:
+    problem = bot.settings.http_ready()
+    if problem or not bot.signed:
+        raise SlackConfigError(
+            f"Slack HTTP mode refused: {problem or 'no signing secret'}. Set it to the app's Signing "
+            "Secret (Basic Information page), or use Socket Mode with LIBROMIND_SLACK_APP_TOKEN."
+        )
     handler = AsyncSlackRequestHandler(bot.app)
 
     async def events(request: Request) -> Response:
@@ -59,6 +70,8 @@ def http_app(bot: SlackBot) -> Starlette:
 
 async def run_socket_mode(bot: SlackBot, app_token: str) -> None:
     """Connect over Socket Mode (no public URL needed) and serve until cancelled."""
+    if not (app_token or "").strip():
+        raise SlackConfigError("Slack Socket Mode refused: LIBROMIND_SLACK_APP_TOKEN is not set.")
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     handler = AsyncSocketModeHandler(bot.app, app_token)

@@ -1,10 +1,14 @@
 """Slack adapter settings (pydantic-settings, env prefix ``LIBROMIND_SLACK_``), built at entry points.
 
 - ``LIBROMIND_SLACK_SIGNING_SECRET`` verifies HTTP requests (``X-Slack-Signature``; stale timestamps refused).
+  Required in HTTP mode; a blank value counts as unset (an empty key would make signatures forgeable).
 - ``LIBROMIND_SLACK_BOT_TOKEN`` (``xoxb-...``) calls the Web API.
 - ``LIBROMIND_SLACK_APP_TOKEN`` (``xapp-...``) is needed only for Socket Mode (``libromind slack --socket``).
 - ``LIBROMIND_SLACK_GROUPS`` JSON mapping Slack user id -> document groups,
   e.g. ``{"U012AB3CD": ["staff", "orders"]}``; a user maps to ``employee:<user id>`` with those groups.
+  Only full members of the workspace get them (and ``internal``).
+- ``LIBROMIND_SLACK_GUEST_GROUPS`` JSON mapping the user id of a guest / external (Slack Connect) user ->
+  document groups they may read besides ``public`` (default: none; they never read ``internal``).
 - ``LIBROMIND_SLACK_BASE_URL`` Web API base (default ``https://slack.com/api/``; tests point it at a fake).
 """
 
@@ -31,14 +35,27 @@ class SlackSettings(BaseSettings):
         default=None, description="App-level token for Socket Mode (xapp-...)."
     )
     groups: dict[str, list[str]] = Field(
-        default_factory=dict, description="Slack user id -> document groups (JSON)."
+        default_factory=dict, description="Slack user id -> document groups (JSON); full members only."
+    )
+    guest_groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Guest / external (Slack Connect) user id -> document groups besides public (JSON); "
+        "default: public only, never internal.",
     )
     base_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL.")
     update_interval: float = Field(default=0.7, description="Seconds between progressive chat.update calls.")
     audience_ttl: float = Field(default=60.0, description="Seconds a channel's audience (ACL) is cached.")
     max_members: int = Field(default=500, description="Larger channels are answered from public documents.")
 
-    @field_validator("groups", mode="after")
+    @field_validator("signing_secret", "bot_token", "app_token", mode="after")
+    @classmethod
+    def _blank_is_unset(cls, v: SecretStr | None) -> SecretStr | None:
+        """An empty or blank secret is no secret: treat it as unset, so start-up refuses it."""
+        if v is None or not v.get_secret_value().strip():
+            return None
+        return v
+
+    @field_validator("groups", "guest_groups", mode="after")
     @classmethod
     def _groups(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -57,3 +74,11 @@ class SlackSettings(BaseSettings):
 
     def groups_of(self, user_id: str) -> tuple[str, ...]:
         return tuple(self.groups.get(user_id, ()))
+
+    def http_ready(self) -> str | None:
+        """Why HTTP mode cannot start (``None`` when it can)."""
+        if self.signing_secret is None:
+            return (
+                "LIBROMIND_SLACK_SIGNING_SECRET is not set (an empty secret would make signatures forgeable)"
+            )
+        return None

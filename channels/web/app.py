@@ -22,9 +22,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from channels.web.deps import get_deps, mint_session_token
+from channels.web.errors import install_error_handlers
+from channels.web.limits import install_limits
+from channels.web.security_headers import SecurityHeaders
 from memory.home import ensure_home
 from memory.logs import correlated, correlation_id
 from memory.principals import Principal
+from memory.secrets import session_secret
 from memory.settings import Settings, get_settings
 from tools.deps import Deps, use
 from tools.errors import ToolError
@@ -54,6 +58,8 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or get_settings()
         own = deps is None
+        # a configured secret is checked, or this home's generated one created, before anything opens
+        session_secret(deps.settings if deps is not None else s)
         if deps is None:
             if s.database_url is None:
                 ensure_home(s.home)
@@ -86,6 +92,9 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
         lifespan=lifespan,
     )
     s0 = settings or get_settings()
+    install_limits(app, s0)  # innermost of these: 413/429 answers still get CORS and security headers
+    app.add_middleware(SecurityHeaders, frame_ancestors=s0.cors_origins)
+    install_error_handlers(app)
     if s0.cors_origins:
         app.add_middleware(
             CORSMiddleware,

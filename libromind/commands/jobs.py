@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
     @jobs_app.command("run")
     def run_job(
         kind: str = typer.Argument(
-            ..., help="ingest_document | reindex | embed_batch | rebuild_keyword_index | aggregate_feedback"
+            ...,
+            help="ingest_document | reindex | embed_batch | rebuild_keyword_index | aggregate_feedback | sweep_orphans",
         ),
         payload: str = typer.Option("{}", help="JSON payload for the job."),
         wait: bool = typer.Option(

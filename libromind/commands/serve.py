@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from libromind.commands._common import console, fail, open_deps, run
+from memory.db import exit_cleanly_on_signals
 from memory.home import HomeError, HomeInUse, InstanceLock, ensure_home
 from memory.settings import Settings, get_settings
 
@@ -93,6 +94,9 @@ def register(app: typer.Typer) -> None:
         if port:
             settings = settings.model_copy(update={"port": port})
         t0 = time.perf_counter()
+        # SIGTERM/SIGHUP end the process through SystemExit, so the embedded PostgreSQL lease is released
+        # (uvicorn re-raises the signal after its graceful shutdown; the default action skipped atexit).
+        exit_cleanly_on_signals()
         lock = None
         if settings.database_url is None:
             try:
@@ -101,23 +105,27 @@ def register(app: typer.Typer) -> None:
                 lock.acquire(f"libromind serve on {settings.host}:{settings.port}")
             except (HomeError, HomeInUse) as exc:
                 raise fail(str(exc)) from None
-        busy = port_in_use(settings.host, settings.port)
-        if busy:
-            raise fail(f"{busy}. Stop the other server or choose another port with --port / LIBROMIND_PORT.")
-        summary = run(prepare(settings))
-        console.print(f"[green]ready[/] setup took {summary.get('seconds')} s", highlight=False)
+        try:
+            busy = port_in_use(settings.host, settings.port)
+            if busy:
+                raise fail(
+                    f"{busy}. Stop the other server or choose another port with --port / LIBROMIND_PORT."
+                )
+            summary = run(prepare(settings))
+            console.print(f"[green]ready[/] setup took {summary.get('seconds')} s", highlight=False)
 
-        from channels.web.app import create_app
+            from channels.web.app import create_app
 
-        web = create_app(settings)
-        console.print(
-            f"serving on [bold]http://{settings.host}:{settings.port}[/] "
-            f"(startup {time.perf_counter() - t0:.1f} s; Ctrl+C to stop)",
-            highlight=False,
-        )
-        config = uvicorn.Config(
-            web, host=settings.host, port=settings.port, log_config=None, access_log=False
-        )
-        asyncio.run(uvicorn.Server(config).serve())
-        if lock is not None:
-            lock.release()
+            web = create_app(settings)
+            console.print(
+                f"serving on [bold]http://{settings.host}:{settings.port}[/] "
+                f"(startup {time.perf_counter() - t0:.1f} s; Ctrl+C to stop)",
+                highlight=False,
+            )
+            config = uvicorn.Config(
+                web, host=settings.host, port=settings.port, log_config=None, access_log=False
+            )
+            asyncio.run(uvicorn.Server(config).serve())
+        finally:
+            if lock is not None:
+                lock.release()

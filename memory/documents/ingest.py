@@ -28,7 +28,15 @@ from memory.documents.parse import ParseLimits, content_hash, parse
 from memory.principals import PrincipalError, validate_acl
 from memory.settings import Settings
 
-__all__ = ["IngestOutcome", "ingest_document", "embed_cached", "model_key", "limits_from", "OUTCOMES"]
+__all__ = [
+    "IngestOutcome",
+    "ingest_document",
+    "restore_version",
+    "embed_cached",
+    "model_key",
+    "limits_from",
+    "OUTCOMES",
+]
 
 log = logging.getLogger(__name__)
 OUTCOMES = ("indexed", "unchanged", "duplicate", "acl_changed", "failed")
@@ -122,8 +130,14 @@ async def ingest_document(
     doc_id: str | None = None,
     index: Any = None,
     on_status: StatusHook | None = None,
+    uploaded_by: str | None = None,
 ) -> IngestOutcome:
-    """Ingest one file's bytes. Never raises for bad input: returns a ``failed`` outcome instead."""
+    """Ingest one file's bytes. Never raises for bad input: returns a ``failed`` outcome instead.
+
+    Each new indexed version (content or ACL) is kept with its bytes and ``uploaded_by`` in
+    ``document_versions`` (restorable). Bytes identical to another indexed document with the same ACL
+    under a *new* source are a ``duplicate``: nothing is indexed and a placeholder row made for this
+    upload (``doc_id``) is removed, so no document is left ``queued``."""
     t0 = time.perf_counter()
     source = source or PurePath(filename).name
     out = IngestOutcome(source=source, status="failed", doc_id=doc_id)
@@ -133,6 +147,7 @@ async def ingest_document(
         out.error_code, out.error = "invalid_acl", str(exc)
         return out
     digest = content_hash(data)
+    keep = store.NewVersion(PurePath(filename).name or source, data, uploaded_by)
     existing = await store.get_document_by_source(db, source)
     if existing and existing["content_hash"] == digest:  # content_hash is set only once indexed
         out.doc_id = existing["id"]
@@ -142,12 +157,14 @@ async def ingest_document(
         if existing["acl"] == acl:
             out.status = "unchanged"
         else:
-            change = await store.update_acl(db, existing["id"], acl)
+            change = await store.update_acl(db, existing["id"], acl, keep)
             out.status, out.version = "acl_changed", change.version
         out.seconds = time.perf_counter() - t0
         return out
-    dup = await store.find_indexed_by_hash(db, digest)
+    dup = None if existing and existing["content_hash"] else await store.find_indexed_by_hash(db, digest)
     if dup and dup["source"] != source and dup["acl"] == acl:
+        if doc_id is not None and doc_id != dup["id"]:
+            await store.drop_placeholder(db, doc_id)  # queued for this upload, never indexed
         out.status, out.doc_id, out.duplicate_of = "duplicate", dup["id"], dup["source"]
         out.seconds = time.perf_counter() - t0
         return out
@@ -194,7 +211,9 @@ async def ingest_document(
             size_bytes=len(data),
             content_hash=digest,
         )
-        change = await store.replace_chunks(db, doc_id, acl, meta, rows, model_key(embedder))
+        change = await store.replace_chunks(
+            db, doc_id, acl, meta, rows, model_key(embedder), new_version=keep
+        )
         if index is not None and getattr(index, "name", "pgvector") != "pgvector":
             await _mirror(index, doc_id, source, title, acl, rows, change.added_chunk_ids)
         out.status, out.chunks, out.pages = "indexed", len(rows), doc.page_count
@@ -208,15 +227,54 @@ async def ingest_document(
         await asyncio.shield(store.mark_failed(db, doc_id, "cancelled", "Ingestion was cancelled."))
         raise
     except Exception as exc:  # noqa: BLE001 - a bad document must never stop the batch or the worker
-        log.exception("ingest of %s failed", source)
+        log.exception("ingest of %s (document %s) failed: %s", source, doc_id, type(exc).__name__)
         out.error_code, out.error = (
             "internal",
-            f"Unexpected error while ingesting: {type(exc).__name__}: {exc}",
+            "An unexpected error stopped the ingestion; the details are in the server log. "
+            "Try the upload again or ask an administrator.",
         )
         await store.mark_failed(db, doc_id, "internal", out.error)
         await _notify(on_status, doc_id, "failed")
     out.seconds = time.perf_counter() - t0
     return out
+
+
+async def restore_version(
+    db: Database,
+    embedder: Embedder,
+    settings: Settings,
+    doc_id: str,
+    version_id: str,
+    *,
+    uploaded_by: str | None,
+    index: Any = None,
+    on_status: StatusHook | None = None,
+) -> IngestOutcome:
+    """Make a kept version of ``doc_id`` current again (its bytes and ACL; recorded as a new version).
+
+    Permission checks are the caller's (channels.web.routes.documents)."""
+    version = await store.get_version(db, doc_id, version_id)
+    if version is None:
+        return IngestOutcome(
+            source="?",
+            status="failed",
+            doc_id=doc_id,
+            error_code="version_not_found",
+            error="That version of the document no longer exists.",
+        )
+    return await ingest_document(
+        db,
+        embedder,
+        settings,
+        bytes(version["data"]),
+        version["filename"],
+        source=version["source"],
+        acl=version["acl"],
+        doc_id=doc_id,
+        index=index,
+        on_status=on_status,
+        uploaded_by=uploaded_by,
+    )
 
 
 async def _mirror(

@@ -22,6 +22,16 @@ import numpy as np
 from psycopg import AsyncConnection
 
 from memory.db import Database
+from memory.documents.versions import (
+    NewVersion,
+    StagedUpload,
+    drop_placeholder,
+    get_version,
+    list_versions,
+    record_version,
+    stage_upload,
+    unstage_upload,
+)
 
 __all__ = [
     "DOC_STATUSES",
@@ -33,6 +43,7 @@ __all__ = [
     "begin_document",
     "set_status",
     "mark_failed",
+    "fail_pending",
     "replace_chunks",
     "delete_document",
     "update_acl",
@@ -46,13 +57,21 @@ __all__ = [
     "store_embeddings",
     "text_hash",
     "CHUNK_COLUMNS",
+    "NewVersion",
+    "StagedUpload",
+    "drop_placeholder",
+    "get_version",
+    "list_versions",
+    "stage_upload",
+    "unstage_upload",
 ]
 
 DOC_STATUSES = ("queued", "parsing", "embedding", "indexed", "failed")
 CHUNK_COLUMNS = "c.id, c.doc_id, c.source, c.title, c.section, c.page, c.text, c.acl"
 _DOC_COLUMNS = (
     "id::text AS id, source, acl, title, author, doc_date, page_count, mime, size_bytes, content_hash, "
-    "pending_hash, status, error_code, error, chunk_count, version, created_at, updated_at, indexed_at"
+    "pending_hash, status, error_code, error, chunk_count, version, uploaded_by, created_at, updated_at, "
+    "indexed_at"
 )
 
 
@@ -181,6 +200,20 @@ async def mark_failed(db: Database, doc_id: str, code: str, message: str) -> Non
     )
 
 
+async def fail_pending(db: Database, doc_id: str, pending_hash: str | None, code: str, message: str) -> bool:
+    """Mark a document failed if it is still waiting for *this* attempt (same ``pending_hash``)."""
+    row = await db.fetchrow(
+        "UPDATE documents SET status = 'failed', error_code = %s, error = %s, pending_hash = NULL, "
+        "updated_at = now() WHERE id = %s::uuid AND status IN ('queued', 'parsing', 'embedding') "
+        "AND pending_hash IS NOT DISTINCT FROM %s RETURNING id",
+        code,
+        message[:2000],
+        doc_id,
+        pending_hash,
+    )
+    return row is not None
+
+
 async def replace_chunks(
     db: Database,
     doc_id: str,
@@ -188,10 +221,12 @@ async def replace_chunks(
     meta: DocMeta,
     chunks: Sequence[ChunkRow],
     embed_model: str | None = None,
+    new_version: NewVersion | None = None,
 ) -> ChangeResult:
     """Atomically replace a document's chunks and mark it indexed (one transaction).
 
-    ``embed_model`` records which model produced the vectors (see tools.passages.reembed_chunk_batch)."""
+    ``embed_model`` records which model produced the vectors (see tools.passages.reembed_chunk_batch);
+    ``new_version`` (the original bytes and uploader) is kept in ``document_versions``, same transaction."""
     async with db.pool.connection() as conn, conn.transaction():
         cur = await conn.execute("SELECT source FROM documents WHERE id = %s FOR UPDATE", (doc_id,))
         doc = await cur.fetchone()
@@ -261,16 +296,25 @@ async def replace_chunks(
                 doc_id,
             ),
         )
+        if new_version is not None:
+            await record_version(conn, doc_id, new_version)
         version = await _bump(conn, doc_id, "replace" if deleted else "index", deleted, added)
     return ChangeResult(version, doc_id, deleted, added)
 
 
-async def update_acl(db: Database, doc_id: str, acl: str) -> ChangeResult:
-    """Change a document's ACL (same content): chunks keep their vectors."""
+async def update_acl(
+    db: Database, doc_id: str, acl: str, new_version: NewVersion | None = None
+) -> ChangeResult:
+    """Change a document's ACL (same content): chunks keep their vectors (a new version is recorded)."""
     async with db.pool.connection() as conn, conn.transaction():
-        await conn.execute("UPDATE documents SET acl = %s, updated_at = now() WHERE id = %s", (acl, doc_id))
+        await conn.execute(
+            "UPDATE documents SET acl = %s, version = version + 1, updated_at = now() WHERE id = %s",
+            (acl, doc_id),
+        )
         cur = await conn.execute("UPDATE chunks SET acl = %s WHERE doc_id = %s RETURNING id", (acl, doc_id))
         ids = sorted(int(r["id"]) for r in await cur.fetchall())  # type: ignore[call-overload,index]
+        if new_version is not None:
+            await record_version(conn, doc_id, new_version)
         version = await _bump(conn, doc_id, "replace", ids, ids)
     return ChangeResult(version, doc_id, ids, ids)
 

@@ -3,7 +3,10 @@
 The index is a snapshot of the chunks table at one corpus version (read in one REPEATABLE READ
 transaction). Every query checks ``meta.corpus_version`` and rebuilds when it moved, so a query never
 mixes two versions. ACLs are applied *inside* the scoring: a 0/1 weight mask of the documents the
-principal may read multiplies the scores before the top-k cut (bm25s ``weight_mask``).
+principal may read multiplies the scores before the top-k cut (bm25s ``weight_mask``), and again when
+the hits are fetched from the database (``WHERE acl = ANY(scopes)``): a snapshot may be a moment older
+than the rows (an ACL change committed between the version check and the fetch), so the snapshot's
+ACLs never decide alone what a principal reads. A hit the fetch drops makes the next attempt rebuild.
 
 Snapshots are saved under ``LIBROMIND_HOME/index/bm25`` and reloaded when they match the database
 (identity, version, chunk count and max id), so a restart does not re-tokenize 100k chunks.
@@ -127,15 +130,27 @@ class BM25Index:
         )
         return int(row["v"]) if row else 0
 
-    async def refresh(self, *, force: bool = False) -> _Snapshot:
-        """Make the in-memory index match the current corpus version (rebuild or reload if needed)."""
+    async def refresh(self, *, force: bool = False, stale: _Snapshot | None = None) -> _Snapshot:
+        """Make the in-memory index match the current corpus version (rebuild or reload if needed).
+
+        ``stale``: a snapshot found not to match the rows; rebuilt unless another task already did."""
         version = await self._db_version()
         snap = self._snap
-        if snap is not None and snap.version == version and not force:
+        if (
+            snap is not None
+            and snap.version == version
+            and not force
+            and (stale is None or snap is not stale)
+        ):
             return snap
         async with self._lock:
             snap = self._snap
-            if snap is not None and snap.version == version and not force:
+            if (
+                snap is not None
+                and snap.version == version
+                and not force
+                and (stale is None or snap is not stale)
+            ):
                 return snap
             self._snap = await self._build()
             return self._snap
@@ -297,16 +312,30 @@ class BM25Index:
         self, query: str, k: int, scopes: Sequence[str], *, weights: dict[str, float] | None = None
     ) -> list[Hit]:
         """Top-k chunks by BM25 among those whose ACL is in ``scopes`` (weights: weighted stem query)."""
-        from memory.documents.store import fetch_chunks
-
+        stale: _Snapshot | None = None
         for _attempt in range(2):
-            snap = await self.refresh()
+            snap = await self.refresh(stale=stale)
             pairs = self._score(snap, tokenize(query), k, scopes, weights)
-            rows = await fetch_chunks(self.db, [cid for cid, _ in pairs])
-            if len(rows) == len(pairs):
+            rows = await self.fetch(list(dict.fromkeys(cid for cid, _ in pairs)), scopes)
+            if len(rows) == len({cid for cid, _ in pairs}):
                 return [_hit(rows[cid], score) for cid, score in pairs]
-            # the corpus changed between the snapshot and the fetch: rebuild and answer from the new one
+            # the corpus (or an ACL) changed between the snapshot and the fetch: rebuild and answer
+            # from the new snapshot; the fetch's ACL filter already kept out what may not be read
+            stale = snap
         return [_hit(rows[cid], score) for cid, score in pairs if cid in rows]
+
+    async def fetch(self, ids: Sequence[int], scopes: Sequence[str]) -> dict[int, dict[str, Any]]:
+        """Chunk rows by id, only those whose ACL is in ``scopes`` (the current rows decide)."""
+        from memory.documents.store import CHUNK_COLUMNS
+
+        if not ids:
+            return {}
+        rows = await self.db.fetch(
+            f"SELECT {CHUNK_COLUMNS} FROM chunks c WHERE c.id = ANY(%s) AND c.acl = ANY(%s)",
+            [int(i) for i in ids],
+            list(scopes),
+        )
+        return {int(r["id"]): r for r in rows}
 
     async def term_stats(self) -> tuple[dict[str, int], np.ndarray, int]:
         """(vocabulary, document frequencies, number of chunks) of the current snapshot (for RM3)."""

@@ -5,6 +5,10 @@
   ``english`` analyzer (stemming + stop words); ``acl``/``source``/``doc_id``/``chunk_id`` are keywords.
 - **ACL inside the query**: every dense, keyword and hybrid request filters on ``acl`` in *each*
   sub-query (``knn.filter`` and a ``bool.filter`` around ``match``), never after top-k.
+- **ACL at fetch**: with a database (``make_index`` passes it), hits are checked against the
+  ``chunks`` rows (the source of truth): an ACL change the OpenSearch copy does not have yet (the
+  ingest changes ACLs in PostgreSQL only, until the next reindex) never shows a chunk to a principal
+  who may no longer read it.
 - **Hybrid**: a ``hybrid`` query through a search pipeline: ``normalization-processor`` (min_max +
   arithmetic_mean with configurable [bm25, knn] weights) or ``score-ranker-processor`` (RRF).
 - **Bulk** indexing with ``opensearchpy.helpers.async_bulk`` (``max_retries`` + exponential backoff
@@ -67,10 +71,12 @@ class OpenSearchIndex:
         initial_backoff: float = 1.0,
         max_backoff: float = 30.0,
         refresh_writes: bool | str = False,
+        db: Any = None,
     ) -> None:
         if abs(sum(weights) - 1.0) > 1e-6:
             raise ValueError("hybrid weights [bm25, knn] must sum to 1")
         self.client = client
+        self.db = db
         self.alias = alias
         self.dim = dim
         self.engine = engine
@@ -256,10 +262,24 @@ class OpenSearchIndex:
         resp = await self.client.search(index=self.alias, body=body, **params)
         return [_hit(h) for h in resp.get("hits", {}).get("hits", [])]
 
+    async def _readable(self, hits: list[Hit], scopes: Sequence[str]) -> list[Hit]:
+        """Only hits whose chunk row (database) still has an ACL in ``scopes`` (no database: as is)."""
+        if self.db is None or not hits:
+            return hits
+        ids = [int(h.chunk_id) for h in hits if str(h.chunk_id).isdigit()]
+        rows = await self.db.fetch(
+            "SELECT id, acl FROM chunks WHERE id = ANY(%s) AND acl = ANY(%s)", ids, list(scopes)
+        )
+        acl = {str(r["id"]): r["acl"] for r in rows}
+        kept = [h for h in hits if h.chunk_id in acl]
+        for h in kept:
+            h.acl = acl[h.chunk_id]
+        return kept
+
     async def dense(self, vector: np.ndarray, k: int, scopes: Sequence[str]) -> list[Hit]:
         if not scopes:
             return []
-        hits = await self._search(self.dense_body(vector, k, scopes))
+        hits = await self._readable(await self._search(self.dense_body(vector, k, scopes)), scopes)
         for h in hits:  # Lucene/Faiss cosinesimil score = (1 + cos) / 2 -> cosine, like pgvector
             h.score = 2.0 * h.score - 1.0
         return hits
@@ -267,16 +287,17 @@ class OpenSearchIndex:
     async def keyword(self, query: str, k: int, scopes: Sequence[str]) -> list[Hit]:
         if not scopes or not query.strip():
             return []
-        return await self._search(self.keyword_body(query, k, scopes))
+        return await self._readable(await self._search(self.keyword_body(query, k, scopes)), scopes)
 
     async def hybrid(self, query: str, vector: np.ndarray, k: int, scopes: Sequence[str]) -> list[Hit]:
         """BM25 + k-NN fused by the search pipeline; BM25 only when the vector side fails."""
         if not scopes:
             return []
         try:
-            return await self._search(
+            hits = await self._search(
                 self.hybrid_body(query, vector, k, scopes), search_pipeline=self.pipeline
             )
+            return await self._readable(hits, scopes)
         except (TransportError, OpenSearchException) as exc:
             if not _is_vector_failure(exc):
                 raise
@@ -412,4 +433,6 @@ def make_index(settings: Settings, db: Any = None, **options: Any) -> OpenSearch
         raise ValueError("LIBROMIND_INDEX=opensearch needs LIBROMIND_OPENSEARCH_URL")
     client = options.pop("client", None) or make_client(settings.opensearch_url.get_secret_value())
     options.pop("home", None)
+    if db is not None and callable(getattr(db, "fetch", None)):
+        options.setdefault("db", db)
     return OpenSearchIndex(client, alias=settings.opensearch_index, **options)

@@ -102,3 +102,11 @@ def test_second_serve_names_data_directory_and_port(tmp_path: Path) -> None:
     finally:
         first.terminate()
         first.wait(30)
+    # SIGTERM ends serve cleanly: it was the last holder of the home's embedded PostgreSQL and stopped it
+    # (it used to be killed by the re-raised signal and leave the server running).
+    assert first.returncode == 143
+    pg_dir = (home / "pg").resolve()
+    deadline = time.monotonic() + 20
+    while (pg_dir / "postmaster.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not (pg_dir / "postmaster.pid").exists(), "serve left its embedded PostgreSQL running"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from memory.home import MARKER, HomeError, HomeInUse, InstanceLock, ensure_home
+from memory.home import MARKER, HomeError, HomeInUse, InstanceLock, Leases, ensure_home
 
 
 def test_new_home_is_created_with_marker(tmp_path: Path) -> None:
@@ -70,3 +70,31 @@ def test_second_instance_names_the_holder(tmp_path: Path) -> None:
     lock = InstanceLock(home)
     lock.acquire("after")  # released when the holder exits
     lock.release()
+
+
+def test_leases_ignore_dead_and_reused_pids(tmp_path: Path) -> None:
+    leases = Leases(tmp_path / "pg.leases")
+    ctx = mp.get_context("spawn")
+    proc = ctx.Process(target=_sleep)
+    proc.start()
+    with leases.locked():
+        mine = leases.add("test")
+        other = leases.add("child", pid=proc.pid)
+        assert {h.pid for h in leases.holders()} == {mine.pid, other.pid}
+    proc.kill()
+    proc.join(10)
+    # a holder that died without cleaning up (SIGKILL) is stale and pruned
+    with leases.locked():
+        assert [h.pid for h in leases.holders()] == [mine.pid]
+    # a lease naming our pid with another start time (pid reused) is stale too
+    (leases.directory / f"{mine.pid}-1.00.json").write_text(json.dumps({"pid": mine.pid, "started": 1.0}))
+    with leases.locked():
+        assert [h.started for h in leases.holders()] == [mine.started]
+        leases.remove(mine)
+        assert leases.holders() == []
+
+
+def _sleep() -> None:
+    import time
+
+    time.sleep(30)

@@ -181,7 +181,8 @@ class _SessionError(ToolError):
 
 
 def principal_dep(request: Request) -> Principal:
-    """The caller (signed session token; none: the anonymous customer). Bad tokens are counted."""
+    """The caller (signed session token; none or a bad one: 401, counted). Anonymous web visitors get
+    their own ``customer:web-<random>`` from POST /v1/session, so no two clients share a thread."""
     try:
         return get_principal(request)
     except HTTPException as exc:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from channels.web.deps import get_principal
+from channels.web.deps import session_principal
 from memory.principals import Principal
 from tools import catalog as catalog_tools
 from tools import orders as order_tools
@@ -24,7 +24,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["commerce"])
 T = TypeVar("T")
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+PrincipalDep = Annotated[Principal, Depends(session_principal)]  # no/bad session: 401 {error, message}
 
 
 class ErrorOut(BaseModel):
@@ -146,7 +146,9 @@ class OrderOut(BaseModel):
     customer: str | None = None
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 403, 404, 409, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422, 503)
+}
 
 
 async def _call(aw: Awaitable[T]) -> T | JSONResponse:

@@ -37,8 +37,8 @@ async def test_shop_api_end_to_end(shop: dict[str, Any]) -> None:
         assert r.status_code == 200 and r.json()["total_cents"] == 2598
         r = await http.post("/v1/cart", json={"isbn": "0374157065", "quantity": 0}, headers=alice)
         assert r.status_code == 422 and r.json()["error"] == "bad_quantity"
-        r = await http.get("/v1/cart")  # no session: the shared anonymous principal may not shop
-        assert r.status_code == 403 and r.json()["error"] == "session_required"
+        r = await http.get("/v1/cart")  # no session: no shared anonymous principal, 401 asking for one
+        assert r.status_code == 401 and r.json()["error"] == "session_required"
         q = (await http.post("/v1/orders/quote", json={}, headers=alice)).json()
         assert q["total_cents"] == 2598 and q["token"]
         r = await http.post("/v1/orders", json={"token": q["token"]}, headers=alice)

@@ -9,6 +9,7 @@ import pytest
 
 from memory.commerce.orders import set_status, sign_token, verify_token
 from memory.principals import ANONYMOUS, Principal
+from memory.secrets import session_secret
 from tools import orders as o
 from tools.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -142,7 +143,7 @@ async def test_unknown_isbn_and_stock_are_refused(shop: dict[str, Any], alice: P
 
 
 async def test_tampered_token_is_refused(shop: dict[str, Any], alice: Principal) -> None:
-    secret = shop["deps"].settings.session_secret.get_secret_value()
+    secret = session_secret(shop["deps"].settings)
     q = await o.quote_order([{"isbn": shop["isbn"]["flu"], "quantity": 1}], principal=alice)
     payload = verify_token(secret, q["token"])
     cheaper = {**payload, "i": [[shop["isbn"]["flu"], 1, 1]], "t": 1}

@@ -123,7 +123,9 @@ async def test_a_failure_is_told_to_the_user_and_counted(bot: DiscordBot, fake_d
     )
     await bot.drain()
     edits = await fake_discord.wait_for("PATCH", f"/channels/{DM}/messages/")
-    assert edits[-1].body["content"] == "Sorry, something went wrong: RuntimeError: the index is on fire"
+    content = edits[-1].body["content"]  # told in words with a reference, never the exception text
+    assert content.startswith("Sorry, something went wrong. Please try again. (reference ")
+    assert "on fire" not in content and "RuntimeError" not in content
     assert (
         metrics.value(
             "libromind_chat_failures_total", channel="discord", endpoint="message", kind="RuntimeError"

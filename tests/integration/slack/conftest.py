@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -144,22 +145,32 @@ async def service(deps: Deps) -> Any:
 
 
 def make_bot(service: Any, deps: Deps, fake: FakeSlack, **overrides: Any) -> SlackBot:
-    settings = SlackSettings(  # type: ignore[call-arg]
-        signing_secret=SECRET,
-        bot_token="xoxb-test",
-        base_url=fake.base_url,
-        update_interval=0.0,
-        groups={"U100": ["staff"], "U200": ["staff"]},
-        _env_file=None,
+    values: dict[str, Any] = {
+        "signing_secret": SECRET,
+        "bot_token": "xoxb-test",
+        "base_url": fake.base_url,
+        "update_interval": 0.0,
+        "groups": {"U100": ["staff"], "U200": ["staff"]},
         **overrides,
-    )
+    }
+    settings = SlackSettings(_env_file=None, **values)  # type: ignore[call-arg]
     return SlackBot(settings, service, deps.db)
+
+
+@asynccontextmanager
+async def serve(bot: SlackBot, fake: FakeSlack) -> AsyncIterator[SlackHarness]:
+    """The bot's HTTP app (:func:`http_app`) behind an httpx client, as the ``slack`` fixture."""
+    transport = httpx.ASGITransport(app=http_app(bot))
+    async with httpx.AsyncClient(transport=transport, base_url="http://slack.test") as http:
+        yield SlackHarness(bot, fake, http)
+        await bot.drain()
+
+
+def dm(text: str, *, user: str, channel: str, ts: str = "1699999999.000100") -> dict[str, Any]:
+    return {"type": "message", "channel_type": "im", "channel": channel, "user": user, "text": text, "ts": ts}
 
 
 @pytest.fixture
 async def slack(service: Any, deps: Deps, fake_slack: FakeSlack) -> AsyncIterator[SlackHarness]:
-    bot = make_bot(service, deps, fake_slack)
-    transport = httpx.ASGITransport(app=http_app(bot))
-    async with httpx.AsyncClient(transport=transport, base_url="http://slack.test") as http:
-        yield SlackHarness(bot, fake_slack, http)
-        await bot.drain()
+    async with serve(make_bot(service, deps, fake_slack), fake_slack) as harness:
+        yield harness

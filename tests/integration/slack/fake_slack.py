@@ -2,7 +2,9 @@
 
 Point an ``AsyncWebClient(base_url=fake.base_url)`` at it. Answers: auth.test, chat.postMessage,
 chat.update, chat.postEphemeral, reactions.add, conversations.info, conversations.members, users.info.
-``fake.channels`` / ``fake.members`` / ``fake.users`` configure what conversations.* and users.info say;
+``fake.channels`` / ``fake.members`` / ``fake.users`` configure what conversations.* and users.info say
+(users.info: a full member of ``TEAM`` unless overridden: ``is_restricted`` / ``is_ultra_restricted``
+guests, ``is_stranger`` or another ``team_id`` for Slack Connect users, ``is_bot`` / ``is_app_user``);
 A recorded chat.postMessage carries ``_ts``, the ts of the message it created.
 ``fake.failures[method] = "error_code"`` makes a method answer ``{"ok": false, "error": ...}``.
 """
@@ -153,7 +155,17 @@ class FakeSlack:
                 "response_metadata": {"next_cursor": ""},
             }
         if method == "users.info":
-            user = {"id": args.get("user"), "is_bot": False, "is_restricted": False}
+            # a full member of TEAM unless ``fake.users[id]`` says otherwise (guest, Slack Connect, bot)
+            user = {
+                "id": args.get("user"),
+                "team_id": TEAM,
+                "is_bot": False,
+                "is_app_user": False,
+                "is_restricted": False,
+                "is_ultra_restricted": False,
+                "is_stranger": False,
+                "deleted": False,
+            }
             user.update(self.users.get(args.get("user", ""), {}))
             return {"ok": True, "user": user}
         return {"ok": False, "error": "unknown_method"}

@@ -55,6 +55,54 @@ def test_missing_configuration_is_named(tmp_path: Path) -> None:
     assert r.returncode == 2 and "LIBROMIND_DISCORD_TOKEN" in r.stderr
 
 
+def _slack_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "libromind", "slack", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(**env),
+    )
+
+
+def test_an_empty_signing_secret_is_refused_at_start(tmp_path: Path) -> None:
+    """HTTP mode needs a real signing secret: an empty or blank one is named, before anything starts.
+    The port is taken on purpose: a CLI that let the empty secret through would stop there instead."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for blank in ("", "   "):
+            r = _slack_cli(
+                "--port",
+                port,
+                LIBROMIND_HOME=str(tmp_path),
+                LIBROMIND_SLACK_BOT_TOKEN="xoxb-test",
+                LIBROMIND_SLACK_SIGNING_SECRET=blank,
+            )
+            assert r.returncode == 2, r.stdout + r.stderr
+            assert "LIBROMIND_SLACK_SIGNING_SECRET" in r.stderr, r.stderr
+            assert "Traceback" not in r.stderr and "in use" not in r.stderr, r.stderr
+
+
+def test_socket_mode_needs_an_app_token_not_a_signing_secret(tmp_path: Path) -> None:
+    unreachable = dict(
+        LIBROMIND_HOME=str(tmp_path),
+        LIBROMIND_DATABASE_URL="postgresql://u:p@127.0.0.1:9/none",
+        LIBROMIND_DB_CONNECT_TIMEOUT="2",
+        LIBROMIND_SLACK_BOT_TOKEN="xoxb-test",
+        LIBROMIND_SLACK_SIGNING_SECRET="",
+    )
+    r = _slack_cli("--socket", **unreachable, LIBROMIND_SLACK_APP_TOKEN="")
+    assert r.returncode == 2 and "LIBROMIND_SLACK_APP_TOKEN" in r.stderr, r.stdout + r.stderr
+    # with an app token, the empty signing secret is no obstacle: it gets as far as the database
+    r = _slack_cli("--socket", **unreachable, LIBROMIND_SLACK_APP_TOKEN="xapp-test")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "LIBROMIND_SLACK_SIGNING_SECRET" not in r.stderr and "LIBROMIND_SLACK_APP_TOKEN" not in r.stderr
+    assert "127.0.0.1" in r.stderr, r.stderr  # the unreachable database is what stopped it
+
+
 async def test_cli_serves_signed_events(tmp_path: Path, db_url: str) -> None:
     fake = await FakeSlack().start()
     port = _free_port()

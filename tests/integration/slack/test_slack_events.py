@@ -191,7 +191,9 @@ async def test_a_failure_is_told_to_the_user_and_counted(slack: SlackHarness) ->
     )
     await slack.send_event(mention("What is the return policy?", ts="1699999999.000900"))
     final = (await slack.fake.wait_for("chat.update"))[-1]
-    assert final["text"].startswith("Sorry, something went wrong: RuntimeError: the index is on fire")
+    # told in words with a reference to the logs, never with the exception text
+    assert final["text"].startswith("Sorry, something went wrong. Please try again. (reference ")
+    assert "on fire" not in final["text"] and "RuntimeError" not in final["text"]
     after = metrics.value(
         "libromind_chat_failures_total", channel="slack", endpoint="message", kind="RuntimeError"
     )

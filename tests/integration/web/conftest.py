@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = REPO / "test-artifacts" / "web"
-SECRET = "browser-test-secret"
+SECRET = "browser-test-secret-browser-test-secret"
 
 
 class HostSite:

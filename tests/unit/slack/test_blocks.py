@@ -82,6 +82,27 @@ def test_progress_fallback_and_errors() -> None:
     assert ui.error_text("boom") == "Sorry, something went wrong: boom"
     assert ui.error_text("") == "Sorry, something went wrong. Please try again."
     assert len(ui.error_text("x" * 1000)) < 240
+    assert (
+        ui.error_text(None, reference="abc123")
+        == "Sorry, something went wrong. Please try again. (reference abc123)"
+    )
+
+
+def test_only_worded_reasons_reach_users() -> None:
+    from channels.turns import failure_reference, safe_reason
+    from memory.logs import correlated
+    from tools.errors import Unavailable
+
+    assert (
+        safe_reason(Unavailable("The catalog is unavailable right now."))
+        == "The catalog is unavailable right now."
+    )
+    assert safe_reason(TimeoutError()) == "that took too long, please try again"
+    assert safe_reason(RuntimeError("postgresql://u:hunter2@db/prod")) is None  # exception text: logs only
+    assert safe_reason(KeyError("secret")) is None
+    assert failure_reference() is None
+    with correlated("cid-1"):
+        assert failure_reference() == "cid-1"
 
 
 def test_decided_blocks_remove_the_buttons() -> None:

@@ -31,6 +31,9 @@ QUOTE = {
 }
 
 
+CTX = {"team_id": "T1"}  # bolt's context: the workspace the event came from
+
+
 class RecordingClient(AsyncWebClient):
     def __init__(self) -> None:
         super().__init__(token="xoxb-test", base_url="http://invalid.invalid/")
@@ -58,6 +61,9 @@ class RecordingClient(AsyncWebClient):
             return {"ok": True, "channel": {"id": args["channel"], "is_private": False}}
         if api_method == "conversations.members":
             return {"ok": True, "members": [], "response_metadata": {}}
+        if api_method == "users.info":  # everyone a full member of the workspace, but UGUEST
+            user = {"id": args["user"], "team_id": "T1", "is_restricted": args["user"] == "UGUEST"}
+            return {"ok": True, "user": user}
         return {"ok": True}
 
     def of(self, method: str) -> list[dict[str, Any]]:
@@ -157,7 +163,7 @@ def make(service: FakeService, interval: float = 0.0) -> tuple[SlackBot, Recordi
         signing_secret="s",
         bot_token="xoxb-test",
         update_interval=interval,  # type: ignore[call-arg]
-        groups={"U1": ["staff"]},
+        groups={"U1": ["staff"], "UGUEST": ["staff"]},
         _env_file=None,
     )
     bot = SlackBot(settings, service, db=None, client=client)
@@ -177,7 +183,7 @@ def mention_body(text: str = "<@UBOT> What is the return policy?", channel: str 
 async def test_mention_posts_placeholder_in_thread_then_updates_progressively() -> None:
     service = FakeService()
     bot, client, store = make(service, interval=0.0)
-    await bot.on_mention(body=mention_body(), client=client, context={"bot_user_id": "UBOT"})
+    await bot.on_mention(body=mention_body(), client=client, context={"bot_user_id": "UBOT", **CTX})
     post = client.of("chat.postMessage")
     assert post == [{"channel": "C1", "thread_ts": "50.1", "text": "Thinking…"}]
     updates = client.of("chat.update")
@@ -196,14 +202,14 @@ async def test_mention_posts_placeholder_in_thread_then_updates_progressively() 
 
 async def test_updates_are_throttled() -> None:
     bot, client, _ = make(FakeService(), interval=60.0)
-    await bot.on_mention(body=mention_body(), client=client, context={})
+    await bot.on_mention(body=mention_body(), client=client, context=CTX)
     assert len(client.of("chat.update")) == 1  # only the final reply
 
 
 async def test_public_channel_caps_groups_dm_keeps_them() -> None:
     service = FakeService()
     bot, client, _ = make(service)
-    await bot.on_mention(body=mention_body(), client=client, context={})
+    await bot.on_mention(body=mention_body(), client=client, context=CTX)
     assert service.turns[-1][3] == ("internal", "public")  # a public channel: no group documents
     dm = {
         "event": {
@@ -215,14 +221,24 @@ async def test_public_channel_caps_groups_dm_keeps_them() -> None:
             "channel": "D1",
         }
     }
-    await bot.on_message(body=dm, client=client, context={})
+    await bot.on_message(body=dm, client=client, context=CTX)
     assert service.turns[-1][3] == ("group:staff", "internal", "public")
+    # a guest's DM: public documents only, whatever LIBROMIND_SLACK_GROUPS says
+    dm["event"] = {**dm["event"], "user": "UGUEST", "channel": "D2", "ts": "60.2"}
+    await bot.on_message(body=dm, client=client, context=CTX)
+    assert service.turns[-1][3] == ("public",)
+    # so is a user of another workspace (Slack Connect), and one whose workspace is unknown
+    await bot.on_message(body=dm, client=client, context={"team_id": "T2"})
+    assert service.turns[-1][3] == ("public",)
+    dm["event"] = {**dm["event"], "user": "U1"}
+    await bot.on_message(body=dm, client=client, context={})
+    assert service.turns[-1][3] == ("public",)
 
 
 async def test_empty_mention_gets_help_and_bots_are_ignored() -> None:
     service = FakeService()
     bot, client, _ = make(service)
-    await bot.on_mention(body=mention_body("<@UBOT>"), client=client, context={})
+    await bot.on_mention(body=mention_body("<@UBOT>"), client=client, context=CTX)
     assert "Ask me" in client.of("chat.postMessage")[0]["text"] and not service.turns
     await bot.on_message(
         body={
@@ -237,7 +253,7 @@ async def test_empty_mention_gets_help_and_bots_are_ignored() -> None:
             }
         },
         client=client,
-        context={},
+        context=CTX,
     )
     assert not service.turns
 
@@ -245,7 +261,7 @@ async def test_empty_mention_gets_help_and_bots_are_ignored() -> None:
 async def test_confirm_button_sends_yes_for_the_asker_only_once() -> None:
     service = FakeService(quote=QUOTE)
     bot, client, store = make(service)
-    await bot.on_mention(body=mention_body("<@UBOT> order Dune"), client=client, context={})
+    await bot.on_mention(body=mention_body("<@UBOT> order Dune"), client=client, context=CTX)
     final = client.of("chat.update")[-1]
     assert [b for b in final["blocks"] if b["type"] == "actions"]
     assert store.rows[("C1", "100.1")].quote_id == "q_1"
@@ -262,13 +278,13 @@ async def test_confirm_button_sends_yes_for_the_asker_only_once() -> None:
             "actions": [{"action_id": ui.CONFIRM_ACTION, "value": "q_1"}],
         }
 
-    await bot.on_decision(ack=ack, body=click("U2"), client=client, context={})
+    await bot.on_decision(ack=ack, body=click("U2"), client=client, context=CTX)
     assert "Only <@U1>" in client.of("chat.postEphemeral")[-1]["text"]
-    await bot.on_decision(ack=ack, body=click("U1"), client=client, context={})
+    await bot.on_decision(ack=ack, body=click("U1"), client=client, context=CTX)
     assert service.turns[-1][1:3] == ("C1:50.1", "yes")
     removed = [u for u in client.of("chat.update") if u["ts"] == "100.1"][-1]
     assert not [b for b in removed["blocks"] if b["type"] == "actions"]
-    await bot.on_decision(ack=ack, body=click("U1"), client=client, context={})
+    await bot.on_decision(ack=ack, body=click("U1"), client=client, context=CTX)
     assert "already" in client.of("chat.postEphemeral")[-1]["text"]
     assert [t[2] for t in service.turns].count("yes") == 1
     assert len(acked) == 3
@@ -278,7 +294,7 @@ async def test_confirm_button_sends_yes_for_the_asker_only_once() -> None:
 async def test_reactions_become_feedback(reaction: str, score: int) -> None:
     service = FakeService()
     bot, client, _ = make(service)
-    await bot.on_mention(body=mention_body(), client=client, context={})
+    await bot.on_mention(body=mention_body(), client=client, context=CTX)
     event = {
         "type": "reaction_added",
         "user": "U1",
@@ -307,8 +323,9 @@ async def test_agent_error_event_is_told_in_words() -> None:
             }
 
     bot, client, _ = make(Failing())
-    await bot.on_mention(body=mention_body(), client=client, context={})
-    assert client.of("chat.update")[-1]["text"] == "Sorry, something went wrong: index unavailable"
+    await bot.on_mention(body=mention_body(), client=client, context=CTX)
+    text = client.of("chat.update")[-1]["text"]  # the error event's text is for the log only
+    assert text.startswith("Sorry, something went wrong. Please try again.") and "index" not in text
 
 
 async def test_socket_mode_handler_wraps_the_same_app() -> None:

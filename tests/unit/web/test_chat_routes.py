@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from channels.web import metrics
 from channels.web.app import create_app
@@ -113,7 +114,7 @@ def settings(tmp_path: Path) -> Settings:
         home=tmp_path / "home",
         demo_data=False,
         cors_origins=[ALLOWED],  # type: ignore[call-arg]
-        session_secret="unit-secret",
+        session_secret=SecretStr("unit-secret-unit-secret-unit-secret"),
         _env_file=None,
     )
 
@@ -129,7 +130,8 @@ def client(settings: Settings, service: FakeService) -> TestClient:
     app.state.deps = SimpleNamespace(settings=settings)
     app.state.chat_service = service
     app.state.ready = True
-    return TestClient(app)  # no `with`: the lifespan (database, models) is never entered
+    # no `with`: the lifespan (database, models) is never entered; a visitor's session by default
+    return TestClient(app, headers=_auth(settings, "customer:web-visitor"))
 
 
 def _auth(settings: Settings, principal: str = "customer:alice") -> dict[str, str]:
@@ -175,11 +177,19 @@ def test_query_returns_answer_citations_and_meta(
     assert after == before + 1
 
 
-def test_query_without_token_is_anonymous_and_gets_a_thread(client: TestClient, service: FakeService) -> None:
+def test_query_gets_a_new_thread(client: TestClient, service: FakeService) -> None:
     r = client.post("/v1/query", json={"message": "hello"})
     assert r.status_code == 200
     assert r.json()["meta"]["thread"].startswith("t-")
-    assert service.calls[0][0] == "customer:anonymous"
+    assert service.calls[0][0] == "customer:web-visitor"
+
+
+def test_query_without_token_asks_for_a_session(client: TestClient, service: FakeService) -> None:
+    """No shared ``customer:anonymous``: a request without a session token is refused in words."""
+    r = client.post("/v1/query", json={"message": "hello"}, headers={"Authorization": ""})
+    assert r.status_code == 401
+    assert r.json()["error"] == "session_required" and "/v1/session" in r.json()["message"]
+    assert service.calls == []
 
 
 def test_bad_token_is_rejected_in_words_and_counted(client: TestClient) -> None:
