@@ -197,6 +197,9 @@ def _register_atexit() -> None:
 
 
 def _release_all() -> None:
+    # At interpreter exit a log stream may already be closed (pytest's capture, a closed pipe):
+    # dropping that message beats a "--- Logging error ---" traceback after the program's last line.
+    logging.raiseExceptions = False
     for pg_dir in list(_HELD):
         try:
             if release_embedded(pg_dir):

@@ -31,7 +31,6 @@ from memory.principals import Principal
 from memory.secrets import session_secret
 from memory.settings import Settings, get_settings
 from tools.deps import Deps, use
-from tools.errors import ToolError
 
 __all__ = ["app", "create_app"]
 
@@ -118,14 +117,6 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
                 extra={"ms": round((time.perf_counter() - t0) * 1000, 1)},
             )
             return response
-
-    @app.exception_handler(ToolError)
-    async def _tool_error(request: Request, exc: ToolError) -> JSONResponse:
-        headers = {}
-        retry_after = getattr(exc, "retry_after_s", None)
-        if retry_after is not None:
-            headers["Retry-After"] = str(int(retry_after))
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process is serving.")
     async def healthz() -> dict[str, str]:

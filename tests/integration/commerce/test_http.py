@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from channels.web.deps import mint_session_token
+from channels.web.errors import install_error_handlers
 from channels.web.routes.commerce import router
 from memory.principals import Principal
 
@@ -16,6 +17,7 @@ def _client(shop: dict[str, Any]) -> httpx.AsyncClient:
     app = FastAPI()
     app.state.deps = shop["deps"]
     app.include_router(router)
+    install_error_handlers(app)  # as create_app does: ToolErrors answer {error, message}
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://shop")
 
 
